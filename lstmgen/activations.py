@@ -1,0 +1,363 @@
+"""Element-wise activations as SymPy functions: name -> Function class with a declared derivative.
+
+Each activation declares its derivative with ``fdiff``. Where the derivative can be written
+through the activation's own output (``sigmoid' = s * (1 - s)``), it is, so the backward pass
+reads the value from the tape instead of recomputing ``exp``. Kinked activations return a
+dedicated gradient function (``HardSigmoidGrad``) that the printers turn into TensorFlow's kink
+convention; ``Max``/``Min``/``Heaviside``/``Piecewise`` never reach a printer. ``elementary``
+gives each function's closed form, used only to evaluate at exact points (verification).
+
+Definitions follow Keras 3's TensorFlow backend (``keras.activations.<name>``).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+SELU_ALPHA = sp.Float("1.6732632423543772848170429916717", 40)
+SELU_SCALE = sp.Float("1.0507009873554804934193349852946", 40)
+LEAKY_RELU_SLOPE = sp.Rational(1, 5)
+
+
+class Activation(sp.Function):
+    """An element-wise function of one argument with a closed form for exact evaluation."""
+
+    nargs = 1
+
+    @classmethod
+    def elementary(cls, x: sp.Expr) -> sp.Expr:  # pragma: no cover - abstract
+        raise NotImplementedError(cls.__name__)
+
+    def _eval_evalf(self, prec):
+        arg = self.args[0]._eval_evalf(prec)
+        if arg is None or not arg.is_number:
+            return None
+        return self.elementary(arg).evalf(sp.libmpf.prec_to_dps(prec) + 5)
+
+
+def _through_output(grad_of_output: type[Activation]):
+    """fdiff for an activation whose derivative is a function of its output."""
+
+    def fdiff(self, argindex=1):
+        return grad_of_output(self)
+
+    return fdiff
+
+
+def _through_input(grad_of_input: type[Activation]):
+    """fdiff for an activation whose derivative needs its input (kinks the output hides)."""
+
+    def fdiff(self, argindex=1):
+        return grad_of_input(self.args[0])
+
+    return fdiff
+
+
+# --- activations whose derivative is a polynomial of the output -------------------------
+
+
+class Sigmoid(Activation):
+    """Logistic sigmoid 1 / (1 + exp(-x)); derivative s * (1 - s)."""
+
+    def fdiff(self, argindex=1):
+        return self * (1 - self)
+
+    @classmethod
+    def elementary(cls, x):
+        return 1 / (1 + sp.exp(-x))
+
+
+class Tanh(Activation):
+    """Hyperbolic tangent; derivative 1 - t**2."""
+
+    def fdiff(self, argindex=1):
+        return 1 - self**2
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.tanh(x)
+
+
+class Exponential(Activation):
+    """exp(x); derivative is its own output."""
+
+    def fdiff(self, argindex=1):
+        return self
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.exp(x)
+
+
+class Linear(Activation):
+    """Identity; derivative 1."""
+
+    @classmethod
+    def eval(cls, x):
+        return x
+
+    @classmethod
+    def elementary(cls, x):
+        return x
+
+
+# --- gradients of kinked or non-polynomial activations, as functions of one value ----------
+#
+# Each is 0/1-valued or piecewise at a kink; its name says which value it takes (``Of`` the
+# output ``y`` or of the input ``x``). ``elementary`` follows TensorFlow's gradient kernels.
+
+
+class ReluGrad(Activation):
+    """relu'(x) through y = relu(x): 1 where y > 0 (TF: 0 at the kink)."""
+
+    @classmethod
+    def elementary(cls, y):
+        return sp.Piecewise((1, y > 0), (0, True))
+
+
+class Relu6Grad(Activation):
+    """relu6'(x) through y: 1 where 0 < y < 6 (TF's Relu6Grad)."""
+
+    @classmethod
+    def elementary(cls, y):
+        return sp.Piecewise((1, (y > 0) & (y < 6)), (0, True))
+
+
+class HardSigmoidGrad(Activation):
+    """hard_sigmoid'(x) through s = relu6(x + 3) / 6: 1/6 where 0 < s < 1, else 0."""
+
+    @classmethod
+    def elementary(cls, s):
+        return sp.Piecewise((sp.Rational(1, 6), (s > 0) & (s < 1)), (0, True))
+
+
+class HardSigmoidKeras2Grad(Activation):
+    """Keras 2 hard_sigmoid'(x) through x: 0.2 where 0 <= 0.2 x + 0.5 <= 1 (TF clip gradient)."""
+
+    @classmethod
+    def elementary(cls, x):
+        z = sp.Rational(1, 5) * x + sp.Rational(1, 2)
+        return sp.Piecewise((sp.Rational(1, 5), (z >= 0) & (z <= 1)), (0, True))
+
+
+class HardTanhGrad(Activation):
+    """hard_tanh'(x) through x: 1 where -1 <= x <= 1 (TF clip_by_value gradient)."""
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.Piecewise((1, (x >= -1) & (x <= 1)), (0, True))
+
+
+class SparseSigmoidGrad(Activation):
+    """sparse_sigmoid'(x) through x: 1/2 where -1 < x < 1 (tf.where branches)."""
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.Piecewise((sp.Rational(1, 2), (x > -1) & (x < 1)), (0, True))
+
+
+class LeakyReluGrad(Activation):
+    """leaky_relu'(x) through y: 1 where y > 0, else the slope 0.2 (TF's LeakyReluGrad)."""
+
+    @classmethod
+    def elementary(cls, y):
+        return sp.Piecewise((1, y > 0), (LEAKY_RELU_SLOPE, True))
+
+
+class EluGrad(Activation):
+    """elu'(x) through y: 1 where y > 0, else y + 1 (TF's EluGrad)."""
+
+    @classmethod
+    def elementary(cls, y):
+        return sp.Piecewise((1, y > 0), (y + 1, True))
+
+
+class SeluGrad(Activation):
+    """selu'(x) through y: scale where y > 0, else y + scale * alpha (TF's SeluGrad)."""
+
+    @classmethod
+    def elementary(cls, y):
+        return sp.Piecewise((SELU_SCALE, y > 0), (y + SELU_SCALE * SELU_ALPHA, True))
+
+
+class SoftplusGrad(Activation):
+    """softplus'(x) = sigmoid(x) through y = softplus(x): -expm1(-y), exact for tiny y."""
+
+    @classmethod
+    def elementary(cls, y):
+        return 1 - sp.exp(-y)
+
+
+class SiluGrad(Activation):
+    """silu'(x) through x: sigmoid(x) * (1 + x * (1 - sigmoid(x)))."""
+
+    @classmethod
+    def elementary(cls, x):
+        s = 1 / (1 + sp.exp(-x))
+        return s * (1 + x * (1 - s))
+
+
+# --- activations with kinks or non-polynomial derivatives ---------------------------------
+
+
+class Relu(Activation):
+    """max(x, 0)."""
+
+    fdiff = _through_output(ReluGrad)
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.Piecewise((x, x > 0), (0, True))
+
+
+class Relu6(Activation):
+    """min(max(x, 0), 6)."""
+
+    fdiff = _through_output(Relu6Grad)
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.Piecewise((0, x <= 0), (6, x >= 6), (x, True))
+
+
+class HardSigmoid(Activation):
+    """Keras 3 hard_sigmoid: relu6(x + 3) / 6 (slope 1/6, kinks at -3 and 3)."""
+
+    fdiff = _through_output(HardSigmoidGrad)
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.Piecewise((0, x <= -3), (1, x >= 3), (x / 6 + sp.Rational(1, 2), True))
+
+
+class HardSigmoidKeras2(Activation):
+    """Keras 2 / tf-keras hard_sigmoid: clip(0.2 x + 0.5, 0, 1) (kinks at -2.5 and 2.5)."""
+
+    fdiff = _through_input(HardSigmoidKeras2Grad)
+
+    @classmethod
+    def elementary(cls, x):
+        z = sp.Rational(1, 5) * x + sp.Rational(1, 2)
+        return sp.Piecewise((0, z <= 0), (1, z >= 1), (z, True))
+
+
+class HardTanh(Activation):
+    """clip(x, -1, 1)."""
+
+    fdiff = _through_input(HardTanhGrad)
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.Piecewise((-1, x <= -1), (1, x >= 1), (x, True))
+
+
+class SparseSigmoid(Activation):
+    """0 for x <= -1, 1 for x >= 1, (x + 1) / 2 between."""
+
+    fdiff = _through_input(SparseSigmoidGrad)
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.Piecewise((0, x <= -1), (1, x >= 1), ((x + 1) / 2, True))
+
+
+class LeakyRelu(Activation):
+    """x for x > 0, 0.2 x otherwise (Keras default negative_slope)."""
+
+    fdiff = _through_output(LeakyReluGrad)
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.Piecewise((x, x > 0), (LEAKY_RELU_SLOPE * x, True))
+
+
+class Elu(Activation):
+    """x for x > 0, exp(x) - 1 otherwise (alpha = 1)."""
+
+    fdiff = _through_output(EluGrad)
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.Piecewise((x, x > 0), (sp.exp(x) - 1, True))
+
+
+class Selu(Activation):
+    """scale * (x for x > 0, alpha * (exp(x) - 1) otherwise)."""
+
+    fdiff = _through_output(SeluGrad)
+
+    @classmethod
+    def elementary(cls, x):
+        return SELU_SCALE * sp.Piecewise((x, x > 0), (SELU_ALPHA * (sp.exp(x) - 1), True))
+
+
+class Softplus(Activation):
+    """log(1 + exp(x))."""
+
+    fdiff = _through_output(SoftplusGrad)
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.log(1 + sp.exp(x))
+
+
+class Softsign(Activation):
+    """x / (1 + |x|); derivative 1 / (1 + |x|)**2 = (1 - |y|)**2."""
+
+    def fdiff(self, argindex=1):
+        return (1 - sp.Abs(self)) ** 2
+
+    @classmethod
+    def elementary(cls, x):
+        return x / (1 + sp.Abs(x))
+
+
+class Silu(Activation):
+    """x * sigmoid(x) (also called swish)."""
+
+    fdiff = _through_input(SiluGrad)
+
+    @classmethod
+    def elementary(cls, x):
+        return x / (1 + sp.exp(-x))
+
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    "elu": Elu,
+    "exponential": Exponential,
+    "hard_sigmoid": HardSigmoid,
+    "hard_sigmoid_keras2": HardSigmoidKeras2,
+    "hard_tanh": HardTanh,
+    "leaky_relu": LeakyRelu,
+    "linear": Linear,
+    "relu": Relu,
+    "relu6": Relu6,
+    "selu": Selu,
+    "sigmoid": Sigmoid,
+    "silu": Silu,
+    "softplus": Softplus,
+    "softsign": Softsign,
+    "sparse_sigmoid": SparseSigmoid,
+    "tanh": Tanh,
+}
+
+GRADIENTS: tuple[type[Activation], ...] = (
+    EluGrad,
+    HardSigmoidGrad,
+    HardSigmoidKeras2Grad,
+    HardTanhGrad,
+    LeakyReluGrad,
+    Relu6Grad,
+    ReluGrad,
+    SeluGrad,
+    SiluGrad,
+    SoftplusGrad,
+    SparseSigmoidGrad,
+)
+
+
+def to_elementary(expr: sp.Expr) -> sp.Expr:
+    """Replace every activation and gradient function by its closed form (for exact checks)."""
+    return expr.replace(
+        lambda e: isinstance(e, Activation), lambda e: type(e).elementary(e.args[0])
+    )

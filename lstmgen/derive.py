@@ -1,0 +1,55 @@
+"""Adjoints: ForwardProgram -> BackwardProgram, by reverse-mode differentiation in SymPy.
+
+Statement by statement in reverse: for ``y = f(x1, ..., xk)`` each argument receives
+``d_y * df/dxj``, accumulated (``d_x = d_x + ...``) when ``x`` is used more than once.
+Derivatives come from SymPy (``sp.diff``) and the activations' declared ``fdiff``; every
+forward right-hand side that appears in a derivative is then replaced by its name, so the
+backward step reads forward values from the tape instead of recomputing them.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .program import AdjointBlock, Assignment, BackwardProgram, ForwardProgram
+
+
+def adjoint_symbol(name: sp.Symbol) -> sp.Symbol:
+    """``c`` -> ``d_c``."""
+    return sp.Symbol(f"d_{name.name}")
+
+
+def adjoint_program(forward: ForwardProgram) -> BackwardProgram:
+    """Derive the backward step of ``forward``."""
+    order = {
+        s: k
+        for k, s in enumerate(
+            forward.preactivations
+            + forward.states_tm1
+            + tuple(a.target for a in forward.assignments)
+        )
+    }
+    to_tape = {a.expr: a.target for a in forward.assignments}
+    adjoint_of = {state: adjoint_symbol(state) for state in forward.states}
+    blocks = []
+    for statement in reversed(forward.assignments):
+        d_y = adjoint_of[statement.target]
+        lines = []
+        for x in sorted(statement.expr.free_symbols, key=order.__getitem__):
+            partial = sp.diff(statement.expr, x).xreplace(to_tape)
+            term = d_y * partial
+            d_x = adjoint_symbol(x)
+            if x in adjoint_of:
+                term = adjoint_of[x] + term
+            adjoint_of[x] = d_x
+            lines.append(Assignment(d_x, term, f"{d_x.name} = {term}"))
+        blocks.append(AdjointBlock(statement, tuple(lines)))
+    forward_names = set(order)
+    read = set().union(*(a.expr.free_symbols for b in blocks for a in b.assignments))
+    return BackwardProgram(
+        seeds=tuple(adjoint_symbol(s) for s in forward.states),
+        blocks=tuple(blocks),
+        d_preactivations=tuple(adjoint_of[a] for a in forward.preactivations),
+        d_states_tm1=tuple(adjoint_of.get(s) for s in forward.states_tm1),
+        tape=tuple(sorted(read & forward_names, key=order.__getitem__)),
+    )

@@ -1,0 +1,105 @@
+"""Emission: variant + target -> module text (``build``), and safe writing of the files."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import derive, equations, printers, render
+from .spec import CellSpec
+
+GENERATED = re.compile(render.HEADER_PATTERN, re.MULTILINE)
+
+
+def build(spec: CellSpec, target: str) -> str:
+    """The generated module for ``spec`` and ``target``, as text."""
+    forward = equations.forward_program(spec)
+    backward = derive.adjoint_program(forward)
+    printed = printers.print_programs(forward, backward, target)
+    context = render.module_context(spec, forward, backward, printed, target)
+    return render.render_module(context)
+
+
+def output_path(out_dir: Path, spec: CellSpec, target: str) -> Path:
+    """``<out>/<target>/<variant>.py``."""
+    return Path(out_dir) / target / f"{spec.name}.py"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one file: ``written``, ``unchanged``, ``stale`` or ``missing``."""
+
+    path: Path
+    status: str
+
+
+class ForeignFileError(RuntimeError):
+    """A file in the way that lstmgen did not generate; nothing was written."""
+
+
+def plan(specs: list[CellSpec], targets: list[str], out_dir: Path) -> list[tuple[Path, str]]:
+    """Render every (spec, target) pair in memory; raises before anything is written."""
+    return [
+        (output_path(out_dir, spec, target), build(spec, target))
+        for spec in specs
+        for target in targets
+    ]
+
+
+def check_foreign(files: list[tuple[Path, str]]) -> None:
+    """Refuse to touch any existing file without the generated header."""
+    foreign = [
+        str(path)
+        for path, _ in files
+        if path.exists() and not _is_generated(path)
+    ]
+    if foreign:
+        raise ForeignFileError(
+            "refusing to overwrite files lstmgen did not generate (no "
+            f"'# Code generated ... DO NOT EDIT.' first line): {', '.join(foreign)}"
+        )
+
+
+def _is_generated(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return bool(GENERATED.match(handle.readline().rstrip("\n")))
+
+
+def write_files(files: list[tuple[Path, str]]) -> list[Outcome]:
+    """Write each file whose bytes change, atomically (temp file + rename)."""
+    check_foreign(files)
+    outcomes = []
+    for path, text in files:
+        data = text.encode("utf-8")
+        if path.is_file() and path.read_bytes() == data:
+            outcomes.append(Outcome(path, "unchanged"))
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        outcomes.append(Outcome(path, "written"))
+    return outcomes
+
+
+def check_files(files: list[tuple[Path, str]]) -> list[Outcome]:
+    """Compare without writing: ``unchanged``, ``stale`` or ``missing`` per file."""
+    outcomes = []
+    for path, text in files:
+        if not path.is_file():
+            outcomes.append(Outcome(path, "missing"))
+        elif path.read_bytes() != text.encode("utf-8"):
+            outcomes.append(Outcome(path, "stale"))
+        else:
+            outcomes.append(Outcome(path, "unchanged"))
+    return outcomes
