@@ -51,11 +51,7 @@ def plan(specs: list[CellSpec], targets: list[str], out_dir: Path) -> list[tuple
 
 def check_foreign(files: list[tuple[Path, str]]) -> None:
     """Refuse to touch any existing file without the generated header."""
-    foreign = [
-        str(path)
-        for path, _ in files
-        if path.exists() and not _is_generated(path)
-    ]
+    foreign = [str(path) for path, _ in files if path.exists() and not _is_generated(path)]
     if foreign:
         raise ForeignFileError(
             "refusing to overwrite files lstmgen did not generate (no "

@@ -73,9 +73,7 @@ def _build(node, names, functions) -> sp.Expr:
         return sp.Rational(Fraction(str(node.value)))
     if isinstance(node, ast.Name):
         if node.id not in names:
-            raise ExpressionError(
-                f"unknown name {node.id!r}; expected one of {sorted(names)}", col
-            )
+            raise ExpressionError(f"unknown name {node.id!r}; expected one of {sorted(names)}", col)
         return names[node.id]
     if isinstance(node, ast.Call):
         func = node.func.id if isinstance(node.func, ast.Name) else None

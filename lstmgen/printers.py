@@ -27,122 +27,161 @@ ALIAS = {"numpy": "np", "tf": "tf"}
 # function class -> (helper name, argument name, docstring, NumPy body, TF body)
 HELPERS: dict[type[act.Activation], tuple[str, str, str, str, str]] = {
     act.Sigmoid: (
-        "_sigmoid", "x", "Logistic sigmoid through tanh (no overflow for large |x|).",
+        "_sigmoid",
+        "x",
+        "Logistic sigmoid through tanh (no overflow for large |x|).",
         "0.5 * np.tanh(0.5 * x) + 0.5",
         "tf.sigmoid(x)",
     ),
     act.Tanh: ("_tanh", "x", "Hyperbolic tangent.", "np.tanh(x)", "tf.tanh(x)"),
     act.Exponential: (
-        "_exponential", "x", "exp(x); inf past the float range, as in TensorFlow.",
-        "with np.errstate(over=\"ignore\"):\n    return np.exp(x)",
+        "_exponential",
+        "x",
+        "exp(x); inf past the float range, as in TensorFlow.",
+        'with np.errstate(over="ignore"):\n    return np.exp(x)',
         "tf.exp(x)",
     ),
     act.Relu: ("_relu", "x", "max(x, 0).", "np.maximum(x, 0)", "tf.nn.relu(x)"),
-    act.Relu6: (
-        "_relu6", "x", "min(max(x, 0), 6).", "np.clip(x, 0, 6)", "tf.nn.relu6(x)"
-    ),
+    act.Relu6: ("_relu6", "x", "min(max(x, 0), 6).", "np.clip(x, 0, 6)", "tf.nn.relu6(x)"),
     act.HardSigmoid: (
-        "_hard_sigmoid", "x", "Keras 3 hard_sigmoid: relu6(x + 3) / 6.",
+        "_hard_sigmoid",
+        "x",
+        "Keras 3 hard_sigmoid: relu6(x + 3) / 6.",
         "np.clip(x + 3, 0, 6) / 6",
         "tf.nn.relu6(x + 3) / 6",
     ),
     act.HardSigmoidKeras2: (
-        "_hard_sigmoid_keras2", "x", "Keras 2 hard_sigmoid: clip(0.2 x + 0.5, 0, 1).",
+        "_hard_sigmoid_keras2",
+        "x",
+        "Keras 2 hard_sigmoid: clip(0.2 x + 0.5, 0, 1).",
         "np.clip(0.2 * x + 0.5, 0, 1)",
         "tf.clip_by_value(0.2 * x + 0.5, 0, 1)",
     ),
     act.HardTanh: (
-        "_hard_tanh", "x", "clip(x, -1, 1).", "np.clip(x, -1, 1)",
+        "_hard_tanh",
+        "x",
+        "clip(x, -1, 1).",
+        "np.clip(x, -1, 1)",
         "tf.clip_by_value(x, -1, 1)",
     ),
     act.SparseSigmoid: (
-        "_sparse_sigmoid", "x", "clip((x + 1) / 2, 0, 1).",
+        "_sparse_sigmoid",
+        "x",
+        "clip((x + 1) / 2, 0, 1).",
         "np.clip(0.5 * (x + 1), 0, 1)",
         "tf.clip_by_value(0.5 * (x + 1), 0, 1)",
     ),
     act.LeakyRelu: (
-        "_leaky_relu", "x", "x for x > 0, else 0.2 x.",
+        "_leaky_relu",
+        "x",
+        "x for x > 0, else 0.2 x.",
         "np.where(x > 0, x, 0.2 * x)",
         "tf.nn.leaky_relu(x, alpha=0.2)",
     ),
     act.Elu: (
-        "_elu", "x", "x for x > 0, else exp(x) - 1.",
+        "_elu",
+        "x",
+        "x for x > 0, else exp(x) - 1.",
         "np.where(x > 0, x, np.expm1(np.minimum(x, 0)))",
         "tf.nn.elu(x)",
     ),
     act.Selu: (
-        "_selu", "x", "Scaled ELU (scale, alpha as in Keras).",
+        "_selu",
+        "x",
+        "Scaled ELU (scale, alpha as in Keras).",
         "_SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))",
         "tf.nn.selu(x)",
     ),
     act.Softplus: (
-        "_softplus", "x", "log(1 + exp(x)), overflow-free.",
+        "_softplus",
+        "x",
+        "log(1 + exp(x)), overflow-free.",
         "np.logaddexp(x, 0)",
         "tf.math.softplus(x)",
     ),
-    act.Softsign: (
-        "_softsign", "x", "x / (1 + |x|).", "x / (1 + np.abs(x))", "tf.nn.softsign(x)"
-    ),
+    act.Softsign: ("_softsign", "x", "x / (1 + |x|).", "x / (1 + np.abs(x))", "tf.nn.softsign(x)"),
     act.Silu: (
-        "_silu", "x", "x * sigmoid(x).",
+        "_silu",
+        "x",
+        "x * sigmoid(x).",
         "x * (0.5 * np.tanh(0.5 * x) + 0.5)",
         "tf.nn.silu(x)",
     ),
     act.ReluGrad: (
-        "_relu_grad", "y", "relu' through y = relu(x): 1 where y > 0 (0 at the kink, as TF).",
+        "_relu_grad",
+        "y",
+        "relu' through y = relu(x): 1 where y > 0 (0 at the kink, as TF).",
         "(y > 0).astype(y.dtype)",
         "tf.cast(y > 0, y.dtype)",
     ),
     act.Relu6Grad: (
-        "_relu6_grad", "y", "relu6' through its output: 1 where 0 < y < 6, as TF.",
+        "_relu6_grad",
+        "y",
+        "relu6' through its output: 1 where 0 < y < 6, as TF.",
         "((y > 0) & (y < 6)).astype(y.dtype)",
         "tf.cast((y > 0) & (y < 6), y.dtype)",
     ),
     act.HardSigmoidGrad: (
-        "_hard_sigmoid_grad", "s",
+        "_hard_sigmoid_grad",
+        "s",
         "hard_sigmoid' through s: 1/6 where 0 < s < 1, 0 at and beyond the kinks (TF).",
         "((s > 0) & (s < 1)).astype(s.dtype) / 6",
         "tf.cast((s > 0) & (s < 1), s.dtype) / 6",
     ),
     act.HardSigmoidKeras2Grad: (
-        "_hard_sigmoid_keras2_grad", "x",
+        "_hard_sigmoid_keras2_grad",
+        "x",
         "Keras 2 hard_sigmoid' through x: 0.2 where 0 <= 0.2 x + 0.5 <= 1 (TF clip).",
         "((0.2 * x + 0.5 >= 0) & (0.2 * x + 0.5 <= 1)).astype(x.dtype) * 0.2",
         "tf.cast((0.2 * x + 0.5 >= 0) & (0.2 * x + 0.5 <= 1), x.dtype) * 0.2",
     ),
     act.HardTanhGrad: (
-        "_hard_tanh_grad", "x", "hard_tanh' through x: 1 where -1 <= x <= 1 (TF clip).",
+        "_hard_tanh_grad",
+        "x",
+        "hard_tanh' through x: 1 where -1 <= x <= 1 (TF clip).",
         "((x >= -1) & (x <= 1)).astype(x.dtype)",
         "tf.cast((x >= -1) & (x <= 1), x.dtype)",
     ),
     act.SparseSigmoidGrad: (
-        "_sparse_sigmoid_grad", "x", "sparse_sigmoid' through x: 1/2 where -1 < x < 1.",
+        "_sparse_sigmoid_grad",
+        "x",
+        "sparse_sigmoid' through x: 1/2 where -1 < x < 1.",
         "((x > -1) & (x < 1)).astype(x.dtype) / 2",
         "tf.cast((x > -1) & (x < 1), x.dtype) / 2",
     ),
     act.LeakyReluGrad: (
-        "_leaky_relu_grad", "y", "leaky_relu' through its output: 1 where y > 0, else 0.2.",
+        "_leaky_relu_grad",
+        "y",
+        "leaky_relu' through its output: 1 where y > 0, else 0.2.",
         "np.where(y > 0, y.dtype.type(1), y.dtype.type(0.2))",
         "tf.where(y > 0, tf.ones_like(y), tf.fill(tf.shape(y), tf.cast(0.2, y.dtype)))",
     ),
     act.EluGrad: (
-        "_elu_grad", "y", "elu' through its output: 1 where y > 0, else y + 1 (TF EluGrad).",
+        "_elu_grad",
+        "y",
+        "elu' through its output: 1 where y > 0, else y + 1 (TF EluGrad).",
         "np.where(y > 0, 1, y + 1)",
         "tf.where(y > 0, tf.ones_like(y), y + 1)",
     ),
     act.SeluGrad: (
-        "_selu_grad", "y", "selu' through its output (TF SeluGrad).",
+        "_selu_grad",
+        "y",
+        "selu' through its output (TF SeluGrad).",
         "np.where(y > 0, _SELU_SCALE, y + _SELU_SCALE * _SELU_ALPHA)",
         "tf.where(y > 0, tf.fill(tf.shape(y), tf.cast(_SELU_SCALE, y.dtype)),"
         " y + _SELU_SCALE * _SELU_ALPHA)",
     ),
     act.SoftplusGrad: (
-        "_softplus_grad", "y", "softplus' = sigmoid(x) through y: 1 - exp(-y), via expm1.",
+        "_softplus_grad",
+        "y",
+        "softplus' = sigmoid(x) through y: 1 - exp(-y), via expm1.",
         "-np.expm1(-y)",
         "-tf.math.expm1(-y)",
     ),
     act.SiluGrad: (
-        "_silu_grad", "x", "silu' through x: s * (1 + x * (1 - s)), s = sigmoid(x).",
+        "_silu_grad",
+        "x",
+        "silu' through x: s * (1 + x * (1 - s)), s = sigmoid(x).",
         "(0.5 * np.tanh(0.5 * x) + 0.5) * (1 + x * (0.5 - 0.5 * np.tanh(0.5 * x)))",
         "tf.sigmoid(x) * (1 + x * (1 - tf.sigmoid(x)))",
     ),
@@ -217,15 +256,11 @@ def print_programs(
     if target not in TARGETS:
         raise ValueError(f"Unknown target {target!r}; expected one of {list(TARGETS)}.")
     printer = CellPrinter(target)
-    forward_lines = tuple(
-        f"{a.target} = {printer.doprint(a.expr)}" for a in forward.assignments
-    )
+    forward_lines = tuple(f"{a.target} = {printer.doprint(a.expr)}" for a in forward.assignments)
     backward_lines: list[str] = []
     for block in backward.blocks:
         backward_lines.append(f"# {block.forward.text}")
-        backward_lines.extend(
-            f"{a.target} = {printer.doprint(a.expr)}" for a in block.assignments
-        )
+        backward_lines.extend(f"{a.target} = {printer.doprint(a.expr)}" for a in block.assignments)
     used = sorted(printer.used, key=lambda cls: HELPERS[cls][0])
     helpers = tuple(_helper_source(cls, target) for cls in used)
     needs_selu = any(cls in (act.Selu, act.SeluGrad) for cls in used)

@@ -109,11 +109,13 @@ def module_context(
             carry=d_tm1.name if d_tm1 is not None else f"{alias}.zeros_like(d_{s.name})",
         )
         for k, (s, tm1, d_tm1) in enumerate(
-            zip(forward.states, forward.states_tm1, backward.d_states_tm1)
+            zip(forward.states, forward.states_tm1, backward.d_states_tm1, strict=True)
         )
     )
     state_of = {s: s.name for s in forward.states}
-    state_of.update({tm1: s.name for s, tm1 in zip(forward.states, forward.states_tm1)})
+    state_of.update(
+        {tm1: s.name for s, tm1 in zip(forward.states, forward.states_tm1, strict=True)}
+    )
     reads = []
     preactivations = set(forward.preactivations)
     for name in backward.tape:

@@ -56,8 +56,7 @@ def lstm_spec(
     act, ract = activation, recurrent_activation
     return CellSpec(
         name=name,
-        summary=summary
-        or f"Keras LSTM with activation={act}, recurrent_activation={ract}",
+        summary=summary or f"Keras LSTM with activation={act}, recurrent_activation={ract}",
         blocks=("i", "f", "c", "o"),
         states=("h", "c"),
         statements=(

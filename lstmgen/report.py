@@ -1,0 +1,1 @@
+"""Derivation report: CellSpec -> forward equations and derived adjoints as text/LaTeX/Markdown."""
