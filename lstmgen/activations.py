@@ -13,10 +13,13 @@ Definitions follow Keras 3's TensorFlow backend (``keras.activations.<name>``).
 from __future__ import annotations
 
 import sympy as sp
+from mpmath.libmp import prec_to_dps
 
 SELU_ALPHA = sp.Float("1.6732632423543772848170429916717", 40)
 SELU_SCALE = sp.Float("1.0507009873554804934193349852946", 40)
-LEAKY_RELU_SLOPE = sp.Rational(1, 5)
+# TensorFlow's LeakyRelu kernel holds alpha as a float32 attribute, so Keras's default
+# negative_slope=0.2 acts as float32(0.2) = 13421773 / 2**26 in every dtype.
+LEAKY_RELU_SLOPE = sp.Rational(13421773, 2**26)
 
 
 class Activation(sp.Function):
@@ -32,7 +35,7 @@ class Activation(sp.Function):
         arg = self.args[0]._eval_evalf(prec)
         if arg is None or not arg.is_number:
             return None
-        return self.elementary(arg).evalf(sp.libmpf.prec_to_dps(prec) + 5)
+        return self.elementary(arg).evalf(prec_to_dps(prec) + 5)
 
 
 def _through_output(grad_of_output: type[Activation]):
@@ -157,7 +160,7 @@ class SparseSigmoidGrad(Activation):
 
 
 class LeakyReluGrad(Activation):
-    """leaky_relu'(x) through y: 1 where y > 0, else the slope 0.2 (TF's LeakyReluGrad)."""
+    """leaky_relu'(x) through y: 1 where y > 0, else the slope float32(0.2) (TF)."""
 
     @classmethod
     def elementary(cls, y):
@@ -173,11 +176,11 @@ class EluGrad(Activation):
 
 
 class SeluGrad(Activation):
-    """selu'(x) through y: scale where y > 0, else y + scale * alpha (TF's SeluGrad)."""
+    """selu'(x) through y: y + scale * alpha where y < 0, else scale (TF's SeluGrad)."""
 
     @classmethod
     def elementary(cls, y):
-        return sp.Piecewise((SELU_SCALE, y > 0), (y + SELU_SCALE * SELU_ALPHA, True))
+        return sp.Piecewise((y + SELU_SCALE * SELU_ALPHA, y < 0), (SELU_SCALE, True))
 
 
 class SoftplusGrad(Activation):
@@ -262,7 +265,7 @@ class SparseSigmoid(Activation):
 
 
 class LeakyRelu(Activation):
-    """x for x > 0, 0.2 x otherwise (Keras default negative_slope)."""
+    """x for x > 0, float32(0.2) * x otherwise (Keras default negative_slope, as TF runs it)."""
 
     fdiff = _through_output(LeakyReluGrad)
 

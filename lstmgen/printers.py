@@ -74,8 +74,8 @@ HELPERS: dict[type[act.Activation], tuple[str, str, str, str, str]] = {
     act.LeakyRelu: (
         "_leaky_relu",
         "x",
-        "x for x > 0, else 0.2 x.",
-        "np.where(x > 0, x, 0.2 * x)",
+        "x for x > 0, else float32(0.2) x (TF holds alpha as float32).",
+        "np.where(x > 0, x, 0.20000000298023224 * x)",
         "tf.nn.leaky_relu(x, alpha=0.2)",
     ),
     act.Elu: (
@@ -152,9 +152,10 @@ HELPERS: dict[type[act.Activation], tuple[str, str, str, str, str]] = {
     act.LeakyReluGrad: (
         "_leaky_relu_grad",
         "y",
-        "leaky_relu' through its output: 1 where y > 0, else 0.2.",
-        "np.where(y > 0, y.dtype.type(1), y.dtype.type(0.2))",
-        "tf.where(y > 0, tf.ones_like(y), tf.fill(tf.shape(y), tf.cast(0.2, y.dtype)))",
+        "leaky_relu' through its output: 1 where y > 0, else float32(0.2), as TF.",
+        "np.where(y > 0, y.dtype.type(1), y.dtype.type(0.20000000298023224))",
+        "tf.where(y > 0, tf.ones_like(y),"
+        " tf.fill(tf.shape(y), tf.constant(0.20000000298023224, y.dtype)))",
     ),
     act.EluGrad: (
         "_elu_grad",
@@ -166,10 +167,10 @@ HELPERS: dict[type[act.Activation], tuple[str, str, str, str, str]] = {
     act.SeluGrad: (
         "_selu_grad",
         "y",
-        "selu' through its output (TF SeluGrad).",
-        "np.where(y > 0, _SELU_SCALE, y + _SELU_SCALE * _SELU_ALPHA)",
-        "tf.where(y > 0, tf.fill(tf.shape(y), tf.cast(_SELU_SCALE, y.dtype)),"
-        " y + _SELU_SCALE * _SELU_ALPHA)",
+        "selu' through its output: y + scale * alpha where y < 0, else scale (TF's SeluGrad).",
+        "np.where(y < 0, y + _SELU_SCALE * _SELU_ALPHA, _SELU_SCALE)",
+        "tf.where(y < 0, y + _SELU_SCALE * _SELU_ALPHA,"
+        " tf.fill(tf.shape(y), tf.constant(_SELU_SCALE, y.dtype)))",
     ),
     act.SoftplusGrad: (
         "_softplus_grad",
@@ -224,7 +225,7 @@ class CellPrinter(PythonCodePrinter):
         raise TypeError(f"Cannot print power {expr} for target {self.target!r}.")
 
     def _print_Rational(self, expr):
-        return f"({expr.p} / {expr.q})"
+        return f"{expr.p} / {expr.q}"
 
     def _print_Float(self, expr):
         return repr(float(expr))

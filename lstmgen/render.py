@@ -87,6 +87,11 @@ class ModuleContext:
     backward_returns: str
     backward_assign: str
     keras_layer: str
+    # Tape keys as string-literal tuples, and the gate block unit_forget_bias sets to one
+    # (-1: none); used by the TF template.
+    tape_state_names: str
+    tape_value_names: str
+    forget_block: int
 
 
 def module_context(
@@ -166,6 +171,9 @@ def module_context(
         backward_returns=", ".join(direct),
         backward_assign=f"{', '.join(direct)} = " if direct else "",
         keras_layer=spec.keras_layer,
+        tape_state_names=names_source(s.name for s in states if s.taped),
+        tape_value_names=names_source(tape_values),
+        forget_block=spec.blocks.index("f") if "f" in spec.blocks else -1,
     )
 
 
@@ -175,9 +183,23 @@ def tuple_source(names) -> str:
     return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
 
 
+def names_source(names) -> str:
+    """Source of a tuple of string literals: ``()``, ``("h",)``, ``("h", "c")``."""
+    return repr(tuple(names)).replace("'", '"')
+
+
+def template_folder():
+    """The ``templates/`` folder: packaged as ``lstmgen.templates`` in a wheel, or the
+    top-level folder beside ``lstmgen/`` when running from a source checkout."""
+    try:
+        return resources.files("lstmgen.templates")
+    except ModuleNotFoundError:
+        return resources.files("lstmgen").joinpath("..", "templates")
+
+
 def environment() -> jinja2.Environment:
-    """The Jinja environment over the packaged ``templates/`` folder."""
-    folder = resources.files("lstmgen.templates")
+    """The Jinja environment over the ``templates/`` folder."""
+    folder = template_folder()
     return jinja2.Environment(
         loader=jinja2.FunctionLoader(
             lambda name: folder.joinpath(name).read_text(encoding="utf-8")

@@ -169,7 +169,8 @@ def step(params, x_t, state):
     kernel, recurrent_kernel, bias = _check_params(params, x_t.shape[-1], x_t.dtype)
     units = recurrent_kernel.shape[0]
     state = _check_state("state", state, x_t.shape[0], units, x_t.dtype)
-    a = x_t @ kernel + state[0] @ recurrent_kernel + bias
+    a = state[0] @ recurrent_kernel
+    a += x_t @ kernel + bias  # the order of forward's sums: bit-identical to forward on T=1
     new_state, _ = _cell(a, *state)
     return new_state[0], new_state
 

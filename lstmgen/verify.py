@@ -1,0 +1,459 @@
+"""Verification: CellSpec -> CheckResults (exact derivation, finite differences, real Keras).
+
+Checks, each returning a ``CheckResult``:
+
+* ``exact``: the derived adjoint recurrence against ``sympy.diff`` of the whole unrolled
+  scalar loss, both evaluated at 60 digits at a random rational point (tolerance 1e-40).
+* ``numeric``: the generated NumPy ``backward`` against central finite differences of the
+  generated ``forward`` in float64.
+* ``keras-numpy`` / ``keras-tf``: the generated forward and backward against
+  ``keras.layers.LSTM(dtype="float64")`` with the same weights and ``tf.GradientTape``.
+* ``autodiff-tf``: the generated TF ``backward`` against TensorFlow's autodiff of the
+  generated TF ``forward``.
+
+Errors are normwise relative: ``max|got - want| / max|want|`` over each compared array, the
+largest over all arrays of a check.
+"""
+
+from __future__ import annotations
+
+import random
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from . import derive, emit, equations
+from .activations import to_elementary
+from .spec import CellSpec
+
+EXACT_DIGITS = 60
+EXACT_TOLERANCE = 1e-40
+NUMERIC_TOLERANCE = 1e-7
+FLOAT64_TOLERANCE = 1e-10
+INSTALL_TF = "pip install 'lstmgen[tf]'"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One row of the verification table."""
+
+    variant: str
+    check: str
+    max_error: float | None
+    tolerance: float
+    status: str  # PASS, FAIL or NOT RUN
+    detail: str = ""
+
+
+def _result(spec: CellSpec, check: str, error: float, tolerance: float, detail="") -> CheckResult:
+    ok = bool(np.isfinite(error)) and error <= tolerance
+    return CheckResult(spec.name, check, float(error), tolerance, "PASS" if ok else "FAIL", detail)
+
+
+def relative_error(got, want) -> float:
+    """``max|got - want| / max|want|`` (absolute when ``want`` is all zeros)."""
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    if got.shape != want.shape:
+        return float("inf")
+    scale = np.max(np.abs(want)) if want.size else 0.0
+    diff = np.max(np.abs(got - want)) if want.size else 0.0
+    return float(diff / scale) if scale > 0 else float(diff)
+
+
+def load_module(source: str, name: str) -> types.ModuleType:
+    """Execute generated source as a fresh module (what ``emit`` would write)."""
+    module = types.ModuleType(name)
+    exec(compile(source, f"<lstmgen {name}>", "exec"), module.__dict__)
+    return module
+
+
+# --- exact check -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """Sizes of the unrolled problem of the exact check.
+
+    SymPy differentiates the loss as a tree, and the tree grows like (4 * units + 1)**time:
+    the default (three steps, one unit, one sequence) takes seconds per variant; the tests
+    also run two units and two sequences, which couples units through the recurrent product.
+    """
+
+    batch: int = 1
+    time: int = 3
+    input_dim: int = 2
+    units: int = 1
+
+
+def _point(spec: CellSpec, shapes: Shapes, seed: int) -> dict[str, np.ndarray]:
+    """Random rationals for every parameter, input, initial state and loss weight."""
+    rng = random.Random(seed)
+    width = len(spec.blocks) * shapes.units
+    b, t, i, h = shapes.batch, shapes.time, shapes.input_dim, shapes.units
+
+    def fill(*shape):
+        # Rationals, carried as EXACT_DIGITS-digit floats: a function of a number then
+        # evaluates at once, so the loss expression holds only the differentiated variable.
+        values = [
+            sp.Float(sp.Rational(rng.randint(-30, 30), rng.randint(10, 20)), EXACT_DIGITS)
+            for _ in range(int(np.prod(shape)))
+        ]
+        array = np.empty(int(np.prod(shape)), dtype=object)
+        array[:] = values
+        return array.reshape(shape)
+
+    point = {
+        "kernel": fill(i, width),
+        "recurrent_kernel": fill(h, width),
+        "bias": fill(width),
+        "x": fill(b, t, i),
+        "d_outputs": fill(b, t, h),
+    }
+    for state in spec.states:
+        point[f"initial_{state}"] = fill(b, h)
+        point[f"d_final_{state}"] = fill(b, h)
+    return point
+
+
+def _evaluate(expr: sp.Expr, env: dict) -> sp.Expr:
+    return to_elementary(expr.xreplace(env)).evalf(EXACT_DIGITS)
+
+
+def _unrolled_forward(forward, point, shapes: Shapes, evaluate: Callable):
+    """Run the forward program over the sequence; returns outputs, final states, envs."""
+    b_n, t_n, h_n = shapes.batch, shapes.time, shapes.units
+    state_names = [s.name for s in forward.states]
+    states = {s: point[f"initial_{s}"].copy() for s in state_names}
+    outputs = np.empty((b_n, t_n, h_n), dtype=object)
+    envs = {}
+    for t in range(t_n):
+        a = (
+            point["x"][:, t, :].dot(point["kernel"])
+            + states[state_names[0]].dot(point["recurrent_kernel"])
+            + point["bias"]
+        )
+        new = {s: np.empty((b_n, h_n), dtype=object) for s in state_names}
+        for b in range(b_n):
+            for u in range(h_n):
+                env = {p: a[b, k * h_n + u] for k, p in enumerate(forward.preactivations)}
+                env.update(
+                    {
+                        tm1: states[s][b, u]
+                        for s, tm1 in zip(state_names, forward.states_tm1, strict=True)
+                    }
+                )
+                for assignment in forward.assignments:
+                    env[assignment.target] = evaluate(assignment.expr, env)
+                for s in forward.states:
+                    new[s.name][b, u] = env[s]
+                envs[t, b, u] = env
+        states = new
+        outputs[:, t, :] = states[state_names[0]]
+    return outputs, states, envs
+
+
+def _derived_gradients(forward, backward, point, shapes: Shapes) -> dict[str, np.ndarray]:
+    """The gradient by the derived adjoint recurrence, at EXACT_DIGITS digits."""
+    b_n, t_n, h_n = shapes.batch, shapes.time, shapes.units
+    _, _, envs = _unrolled_forward(forward, point, shapes, _evaluate)
+    names = [s.name for s in forward.states]
+    carry = {s: point[f"d_final_{s}"].copy() for s in names}
+    grads = {k: np.zeros_like(point[k]) for k in ("kernel", "recurrent_kernel", "bias", "x")}
+    grads = {k: v + sp.Integer(0) for k, v in grads.items()}
+    h_seq = {0: point[f"initial_{names[0]}"]}
+    for t in range(t_n):
+        h_seq[t + 1] = np.array(
+            [[envs[t, b, u][forward.states[0]] for u in range(h_n)] for b in range(b_n)],
+            dtype=object,
+        )
+    for t in reversed(range(t_n)):
+        carry[names[0]] = carry[names[0]] + point["d_outputs"][:, t, :]
+        d_a = np.empty((b_n, len(forward.preactivations) * h_n), dtype=object)
+        direct = {s: np.zeros((b_n, h_n), dtype=object) + sp.Integer(0) for s in names}
+        for b in range(b_n):
+            for u in range(h_n):
+                env = dict(envs[t, b, u])
+                env.update(
+                    {seed: carry[s][b, u] for s, seed in zip(names, backward.seeds, strict=True)}
+                )
+                for block in backward.blocks:
+                    for assignment in block.assignments:
+                        env[assignment.target] = _evaluate(assignment.expr, env)
+                for k, d_p in enumerate(backward.d_preactivations):
+                    d_a[b, k * h_n + u] = env[d_p]
+                for s, d_tm1 in zip(names, backward.d_states_tm1, strict=True):
+                    if d_tm1 is not None:
+                        direct[s][b, u] = env[d_tm1]
+        grads["kernel"] += point["x"][:, t, :].T.dot(d_a)
+        grads["recurrent_kernel"] += h_seq[t].T.dot(d_a)
+        grads["bias"] += d_a.sum(axis=0)
+        grads["x"][:, t, :] = d_a.dot(point["kernel"].T)
+        carry = dict(direct)
+        carry[names[0]] = carry[names[0]] + d_a.dot(point["recurrent_kernel"].T)
+    for s in names:
+        grads[f"initial_{s}"] = carry[s]
+    return grads
+
+
+def exact_check(spec: CellSpec, seed: int = 0, shapes: Shapes = Shapes()) -> CheckResult:
+    """Derived adjoints vs ``sympy.diff`` of the unrolled loss, at a random rational point.
+
+    The loss is ``sum(d_outputs * outputs) + sum(d_final_s * final_s)``, built as one SymPy
+    expression in the variable being differentiated (every other value exact), then
+    ``sympy.diff`` w.r.t. that variable, evaluated at ``EXACT_DIGITS`` digits.
+    """
+    forward = equations.forward_program(spec)
+    backward = derive.adjoint_program(forward)
+    return compare_exact(spec, forward, backward, seed, shapes)
+
+
+def compare_exact(spec, forward, backward, seed: int = 0, shapes: Shapes = Shapes()) -> CheckResult:
+    """The exact check for given programs (tests pass a deliberately wrong ``backward``)."""
+    point = _point(spec, shapes, seed)
+    derived = _derived_gradients(forward, backward, point, shapes)
+    worst = 0.0
+    names = [s.name for s in forward.states]
+    v = sp.Symbol("v")
+    for key, values in derived.items():
+        for index in np.ndindex(values.shape):
+            local = {k: a.copy() for k, a in point.items()}
+            local[key][index] = v
+            outputs, finals, _ = _unrolled_forward(
+                forward, local, shapes, lambda e, env: e.xreplace(env)
+            )
+            loss = (outputs * point["d_outputs"]).sum() + sum(
+                (finals[s] * point[f"d_final_{s}"]).sum() for s in names
+            )
+            exact = _evaluate(sp.diff(loss, v), {v: point[key][index]})
+            diff = abs(sp.Float(values[index], EXACT_DIGITS) - exact)
+            scale = max(abs(exact), sp.Float(1e-30))
+            worst = max(worst, float(diff / scale))
+    return _result(spec, "exact (sympy.diff, 60 digits)", worst, EXACT_TOLERANCE)
+
+
+# --- numeric checks -----------------------------------------------------------------------
+
+
+def _random_problem(
+    module,
+    spec: CellSpec,
+    dtype=np.float64,
+    seed=0,
+    batch=2,
+    time=4,
+    input_dim=3,
+    units=3,
+    scale=1.0,
+):
+    rng = np.random.default_rng(seed)
+    shapes = module.param_shapes(input_dim, units)
+    params = {k: (rng.normal(size=s) * 0.6).astype(dtype) for k, s in shapes.items()}
+    x = (rng.normal(size=(batch, time, input_dim)) * scale).astype(dtype)
+    init = tuple(rng.normal(size=(batch, units)).astype(dtype) for _ in spec.states)
+    d_out = rng.normal(size=(batch, time, units)).astype(dtype)
+    d_final = tuple(rng.normal(size=(batch, units)).astype(dtype) for _ in spec.states)
+    return params, x, init, d_out, d_final
+
+
+def numeric_check(spec: CellSpec, module=None, seed: int = 0, step: float = 1e-6) -> CheckResult:
+    """Generated NumPy ``backward`` vs central finite differences of ``forward`` (float64)."""
+    module = module or load_module(emit.build(spec, "numpy"), spec.name)
+    params, x, init, d_out, d_final = _random_problem(module, spec, seed=seed)
+
+    def loss(params, x, init):
+        outputs, final, _ = module.forward(params, x, init)
+        return float(
+            np.sum(outputs * d_out)
+            + sum(np.sum(f * w) for f, w in zip(final, d_final, strict=True))
+        )
+
+    _, _, tape = module.forward(params, x, init)
+    d_params, d_x, d_init = module.backward(params, tape, d_out, d_final)
+    arrays = {**{f"params[{k!r}]": (params[k], d_params[k]) for k in params}, "x": (x, d_x)}
+    arrays.update({f"initial_state[{k}]": (init[k], d_init[k]) for k in range(len(init))})
+    worst = 0.0
+    for _, (value, analytic) in arrays.items():
+        fd = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            saved = value[index]
+            value[index] = saved + step
+            up = loss(params, x, init)
+            value[index] = saved - step
+            down = loss(params, x, init)
+            value[index] = saved
+            fd[index] = (up - down) / (2 * step)
+        worst = max(worst, relative_error(analytic, fd))
+    return _result(spec, "numeric (numpy vs finite differences)", worst, NUMERIC_TOLERANCE)
+
+
+# --- Keras checks -------------------------------------------------------------------------
+
+
+def keras_activation(name: str):
+    """The Keras activation for one of ours (Keras 2 hard_sigmoid as a clip, as tf-keras)."""
+    import keras
+
+    if name == "hard_sigmoid_keras2":
+        return lambda x: keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
+    return keras.activations.get(name)
+
+
+def keras_reference(spec: CellSpec, params, x, init, d_out, d_final):
+    """Outputs, final states and gradients of the real ``keras.layers.LSTM`` (float64)."""
+    import keras
+    import tensorflow as tf
+
+    batch, _, input_dim = x.shape
+    layer = keras.layers.LSTM(
+        init[0].shape[-1],
+        activation=keras_activation(spec.activation),
+        recurrent_activation=keras_activation(spec.recurrent_activation),
+        return_sequences=True,
+        return_state=True,
+        dtype="float64",
+    )
+    layer.build((batch, None, input_dim))
+    layer.set_weights([params[k] for k in ("kernel", "recurrent_kernel", "bias")])
+    xt = tf.constant(x)
+    init_t = [tf.constant(s) for s in init]
+    with tf.GradientTape() as tape:
+        tape.watch([xt, *init_t])
+        outputs, *final = layer(xt, initial_state=init_t)
+        loss = tf.reduce_sum(outputs * d_out) + sum(
+            tf.reduce_sum(f * w) for f, w in zip(final, d_final, strict=True)
+        )
+    grads = tape.gradient(loss, [xt, *init_t, *layer.trainable_weights])
+    grads = [np.asarray(g) for g in grads]
+    n = len(init)
+    d_params = dict(zip(("kernel", "recurrent_kernel", "bias"), grads[1 + n :], strict=True))
+    return (
+        outputs.numpy(),
+        tuple(np.asarray(f) for f in final),
+        d_params,
+        grads[0],
+        tuple(grads[1 : 1 + n]),
+    )
+
+
+def _tf_available() -> bool:
+    try:
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _compare_all(got, want) -> float:
+    (o, f, dp, dx, di), (ko, kf, kdp, kdx, kdi) = got, want
+    errors = [relative_error(o, ko), relative_error(dx, kdx)]
+    errors += [relative_error(a, b) for a, b in zip(f, kf, strict=True)]
+    errors += [relative_error(a, b) for a, b in zip(di, kdi, strict=True)]
+    errors += [relative_error(dp[k], kdp[k]) for k in kdp]
+    return max(errors)
+
+
+def _run_generated(module, params, x, init, d_out, d_final, to_numpy=np.asarray):
+    outputs, final, tape = module.forward(params, x, init)
+    d_params, d_x, d_init = module.backward(params, tape, d_out, d_final)
+    return (
+        to_numpy(outputs),
+        tuple(to_numpy(f) for f in final),
+        {k: to_numpy(v) for k, v in d_params.items()},
+        to_numpy(d_x),
+        tuple(to_numpy(d) for d in d_init),
+    )
+
+
+def keras_check(spec: CellSpec, target: str = "numpy", seed: int = 0) -> CheckResult:
+    """Generated forward and backward vs ``keras.layers.LSTM`` in float64."""
+    check = f"keras-{target} (vs keras.layers.{spec.keras_layer or 'LSTM'}, float64)"
+    if not spec.keras_layer:
+        return CheckResult(
+            spec.name, check, None, FLOAT64_TOLERANCE, "NOT RUN", "no Keras counterpart"
+        )
+    if not _tf_available():
+        return CheckResult(
+            spec.name, check, None, FLOAT64_TOLERANCE, "NOT RUN", f"needs TensorFlow: {INSTALL_TF}"
+        )
+    import tensorflow as tf
+
+    module = load_module(emit.build(spec, target), spec.name)
+    problem = _random_problem(
+        module, spec, seed=seed, batch=3, time=5, input_dim=4, units=4, scale=2.0
+    )
+    want = keras_reference(spec, *problem)
+    if target == "numpy":
+        got = _run_generated(module, *problem)
+    else:
+        params, x, init, d_out, d_final = problem
+        as_tensor = lambda a: tf.constant(a)  # noqa: E731
+        got = _run_generated(
+            module,
+            {k: as_tensor(v) for k, v in params.items()},
+            as_tensor(x),
+            tuple(as_tensor(s) for s in init),
+            as_tensor(d_out),
+            tuple(as_tensor(s) for s in d_final),
+            to_numpy=lambda t: np.asarray(t),
+        )
+    return _result(spec, check, _compare_all(got, want), FLOAT64_TOLERANCE)
+
+
+def autodiff_check(spec: CellSpec, seed: int = 0) -> CheckResult:
+    """Generated TF ``backward`` vs ``tf.GradientTape`` over the generated TF ``forward``."""
+    check = "autodiff-tf (backward vs GradientTape of forward, float64)"
+    if not _tf_available():
+        return CheckResult(
+            spec.name, check, None, FLOAT64_TOLERANCE, "NOT RUN", f"needs TensorFlow: {INSTALL_TF}"
+        )
+    import tensorflow as tf
+
+    module = load_module(emit.build(spec, "tf"), spec.name)
+    params, x, init, d_out, d_final = _random_problem(module, spec, seed=seed, scale=2.0)
+    params = {k: tf.constant(v) for k, v in params.items()}
+    x, init = tf.constant(x), tuple(tf.constant(s) for s in init)
+    with tf.GradientTape() as tape:
+        tape.watch([x, *init, *params.values()])
+        outputs, final, record = module.forward(params, x, init)
+        loss = tf.reduce_sum(outputs * d_out) + sum(
+            tf.reduce_sum(f * w) for f, w in zip(final, d_final, strict=True)
+        )
+    want = tape.gradient(loss, [x, *init, *params.values()])
+    d_params, d_x, d_init = module.backward(
+        params, record, tf.constant(d_out), tuple(tf.constant(d) for d in d_final)
+    )
+    got = [d_x, *d_init, *d_params.values()]
+    error = max(
+        relative_error(np.asarray(g), np.asarray(w)) for g, w in zip(got, want, strict=True)
+    )
+    return _result(spec, check, error, FLOAT64_TOLERANCE)
+
+
+def run_checks(spec: CellSpec, targets: list[str]) -> list[CheckResult]:
+    """Every check for ``spec``: exact, numeric, and Keras/autodiff for each target."""
+    results = [exact_check(spec), numeric_check(spec)]
+    for target in targets:
+        results.append(keras_check(spec, target))
+        if target == "tf":
+            results.append(autodiff_check(spec))
+    return results
+
+
+def format_table(results: list[CheckResult]) -> str:
+    """A plain-text table: variant, check, max error, tolerance, status."""
+    rows = [("variant", "check", "max error", "tolerance", "status")]
+    for r in results:
+        error = "-" if r.max_error is None else f"{r.max_error:.2e}"
+        status = r.status + (f" ({r.detail})" if r.detail else "")
+        rows.append((r.variant, r.check, error, f"{r.tolerance:.0e}", status))
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""The derived adjoints: exact against sympy.diff, numeric against finite differences, and
+a deliberately wrong derivative must fail both."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import mpmath
+import pytest
+import sympy as sp
+
+from lstmgen import derive, equations, printers, render
+from lstmgen.activations import to_elementary
+from lstmgen.spec import VARIANTS, resolve_variant
+from lstmgen.verify import Shapes, compare_exact, exact_check, load_module, numeric_check
+
+VARIANT_NAMES = [*sorted(VARIANTS), "lstm_ra-relu_act-softsign"]
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_exact_check_passes(variant):
+    result = exact_check(resolve_variant(variant))
+    assert result.status == "PASS", result
+    assert result.max_error < 1e-40
+
+
+def test_exact_check_with_coupled_units_and_batch():
+    result = exact_check(VARIANTS["lstm"], shapes=Shapes(batch=2, time=2, input_dim=2, units=2))
+    assert result.status == "PASS", result
+
+
+def _sign_flipped(spec, target_name="d_f"):
+    """The derived backward with one adjoint's sign flipped."""
+    forward = equations.forward_program(spec)
+    backward = derive.adjoint_program(forward)
+    blocks = []
+    for block in backward.blocks:
+        lines = tuple(
+            replace(a, expr=-a.expr) if a.target.name == target_name else a
+            for a in block.assignments
+        )
+        blocks.append(replace(block, assignments=lines))
+    return forward, replace(backward, blocks=tuple(blocks))
+
+
+def test_flipped_sign_fails_exact_check():
+    spec = VARIANTS["lstm"]
+    forward, wrong = _sign_flipped(spec)
+    result = compare_exact(spec, forward, wrong)
+    assert result.status == "FAIL"
+    assert result.max_error > 1e-3
+
+
+def test_flipped_sign_fails_numeric_check():
+    spec = VARIANTS["lstm"]
+    forward, wrong = _sign_flipped(spec)
+    printed = printers.print_programs(forward, wrong, "numpy")
+    source = render.render_module(render.module_context(spec, forward, wrong, printed, "numpy"))
+    assert "d_f = -c_tm1 * d_c" in source
+    result = numeric_check(spec, module=load_module(source, "wrong"))
+    assert result.status == "FAIL"
+    assert result.max_error > 1e-3
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_numeric_check_passes(variant):
+    result = numeric_check(resolve_variant(variant))
+    assert result.status == "PASS", result
+
+
+@pytest.mark.parametrize("point", [-5.0, -3.0, -2.5, -1.0, 0.0, 1.0, 2.5, 3.0, 5.0])
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_each_adjoint_against_finite_differences(variant, point):
+    """Per statement y = f(x, ...): the derived d_x (with d_y = 1) vs a central difference of f.
+
+    Arguments sit near the kinks (-3, -2.5, 0, 2.5, 3) but 0.37 off them, so the difference
+    quotient is defined.
+    """
+    forward = equations.forward_program(VARIANTS[variant])
+    backward = derive.adjoint_program(forward)
+    step = 1e-8
+    for block in backward.blocks:
+        statement = block.forward
+        arguments = sorted(statement.expr.free_symbols, key=str)
+        for x in arguments:
+            env = {s: sp.Float(point + 0.37 + 0.1 * k, 30) for k, s in enumerate(arguments)}
+            f = sp.lambdify([x], to_elementary(statement.expr.xreplace({**env, x: x})), "mpmath")
+            with mpmath.workdps(40):
+                fd = (f(env[x] + step) - f(env[x] - step)) / (2 * step)
+            # Forward values the adjoint reads, from the same arguments.
+            values = dict(env)
+            for a in forward.assignments:
+                values.setdefault(a.target, a.expr.xreplace(values))
+            d_x = derive.adjoint_symbol(x)
+            values.update({derive.adjoint_symbol(statement.target): 1, d_x: 0})
+            line = next(a for a in block.assignments if a.target == d_x)
+            derived = to_elementary(line.expr.xreplace(values)).evalf(30)
+            assert float(derived) == pytest.approx(float(fd), rel=1e-6, abs=1e-9), (
+                statement.text,
+                x,
+            )

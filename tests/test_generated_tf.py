@@ -1,0 +1,241 @@
+"""Generated TensorFlow modules: forward vs keras.layers.LSTM, backward vs tf.GradientTape.
+
+The modules are imported from the committed files under ``generated/tf/``. The Keras layer
+tests (drop-in behaviour, dropout, Bidirectional, saving, training) are in
+``test_tf_layer.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tf_helpers import (
+    GENERATED_TF,
+    TOLERANCE,
+    VARIANTS,
+    assert_all_close,
+    inputs,
+    keras_layer,
+    load,
+    loss_weights,
+    random_weights,
+)
+
+from lstmgen.spec import VARIANTS as SPECS
+
+BATCH, TIME, FEATURES, UNITS = 3, 5, 4, 5
+MODES = ("eager", "function", "jit")
+
+
+def compiled(function, mode):
+    """``function`` as run in ``mode``: eagerly, under tf.function, or XLA-compiled."""
+    if mode == "eager":
+        return function
+    return tf.function(function, jit_compile=mode == "jit")
+
+
+def params_of(weights, dtype):
+    return {
+        name: tf.constant(w, dtype)
+        for name, w in zip(("kernel", "recurrent_kernel", "bias"), weights, strict=True)
+    }
+
+
+def masks(batch, time, features, units, dtype, per_block):
+    """Dropout masks as Keras draws them (0 or 1 / (1 - rate)), fixed by a seed."""
+    rng = np.random.default_rng(3)
+    lead = (4,) if per_block else ()
+
+    def draw(n, rate):
+        kept = rng.random(lead + (batch, n)) >= rate
+        return tf.constant(kept / (1 - rate), dtype)
+
+    return draw(features, 0.3), draw(units, 0.4)
+
+
+ARBITRARY_MASK = np.array(
+    [[True, True, True, False, False], [False, True, False, True, True], [False] * TIME]
+)
+
+
+def test_every_builtin_variant_is_generated_and_covered():
+    assert sorted(SPECS) == sorted(VARIANTS)
+    assert sorted(p.stem for p in GENERATED_TF.glob("*.py")) == sorted(VARIANTS)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_module_api(variant):
+    module = load(variant)
+    assert module.VARIANT == variant
+    assert module.STATE_NAMES == ("h", "c")
+    assert module.PARAM_NAMES == ("kernel", "recurrent_kernel", "bias")
+    assert module.param_shapes(4, 5) == {
+        "kernel": (4, 20),
+        "recurrent_kernel": (5, 20),
+        "bias": (20,),
+    }
+    assert module.LAYER.__name__ == SPECS[variant].class_name
+    assert getattr(module, f"{SPECS[variant].class_name}Cell")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_module_imports_only_tensorflow_and_keras(variant):
+    tree = ast.parse((GENERATED_TF / f"{variant}.py").read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module.split(".")[0])
+    assert imported == {"__future__", "keras", "tensorflow"}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_forward_matches_keras(variant, dtype):
+    weights = random_weights(FEATURES, UNITS)
+    reference = keras_layer(variant, UNITS, return_sequences=True, return_state=True, dtype=dtype)
+    reference.build((None, TIME, FEATURES))
+    reference.set_weights(weights)
+    x = inputs(BATCH, TIME, FEATURES, dtype)
+    initial_state = [inputs(1, BATCH, UNITS, dtype, seed=k)[0] for k in (5, 6)]
+    expected = reference(x, initial_state=initial_state, mask=ARBITRARY_MASK)
+
+    module = load(variant)
+    outputs, final_state, _ = module.forward(
+        params_of(weights, dtype), x, initial_state, mask=ARBITRARY_MASK
+    )
+    assert outputs.dtype == dtype
+    assert_all_close([outputs, *final_state], expected, TOLERANCE[dtype])
+
+
+CASES = {
+    "plain": {},
+    "mask": {"mask": ARBITRARY_MASK},
+    "mask_zero_output": {"mask": ARBITRARY_MASK, "zero_output_for_mask": True},
+    "dropout": {"dropout": "shared"},
+    "dropout_per_block_mask": {"dropout": "per_block", "mask": ARBITRARY_MASK},
+}
+
+
+def _options(case, dtype):
+    options = dict(CASES[case])
+    kind = options.pop("dropout", None)
+    if kind:
+        dropout, recurrent = masks(
+            BATCH, TIME, FEATURES, UNITS, dtype, per_block=kind == "per_block"
+        )
+        options.update(dropout_mask=dropout, recurrent_dropout_mask=recurrent)
+    return options
+
+
+def _autodiff(module, params, x, initial_state, d_outputs, d_final_state, options):
+    """Gradients of <outputs, d_outputs> + <final_state, d_final_state> by tf.GradientTape."""
+    with tf.GradientTape() as tape:
+        tape.watch([params, x, initial_state])
+        outputs, final_state, _ = module.forward(params, x, initial_state, **options)
+        loss = tf.reduce_sum(outputs * d_outputs) + sum(
+            tf.reduce_sum(s * d) for s, d in zip(final_state, d_final_state, strict=True)
+        )
+    return tape.gradient(loss, [params, x, initial_state])
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_backward_matches_autodiff_of_forward(variant, case):
+    dtype = "float64"
+    module = load(variant)
+    params = params_of(random_weights(FEATURES, UNITS), dtype)
+    x = inputs(BATCH, TIME, FEATURES, dtype)
+    initial_state = tuple(inputs(1, BATCH, UNITS, dtype, seed=k)[0] for k in (5, 6))
+    d_outputs = loss_weights((BATCH, TIME, UNITS), dtype)
+    d_final_state = tuple(loss_weights((BATCH, UNITS), dtype, seed=k) for k in (7, 8))
+    options = _options(case, dtype)
+
+    _, _, tape = module.forward(params, x, initial_state, **options)
+    d_params, d_x, d_initial_state = module.backward(params, tape, d_outputs, d_final_state)
+    expected = _autodiff(module, params, x, initial_state, d_outputs, d_final_state, options)
+
+    names = module.PARAM_NAMES
+    assert_all_close(
+        [*(d_params[n] for n in names), d_x, *d_initial_state],
+        [*(expected[0][n] for n in names), expected[1], *expected[2]],
+        TOLERANCE[dtype],
+        what=case,
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_forward_and_backward_compile(dtype, mode):
+    """Eager, tf.function and XLA runs agree with eager autodiff of the forward."""
+    variant = "lstm_hard_sigmoid"
+    module = load(variant)
+    params = params_of(random_weights(FEATURES, UNITS), dtype)
+    x = inputs(BATCH, TIME, FEATURES, dtype)
+    initial_state = tuple(inputs(1, BATCH, UNITS, dtype, seed=k)[0] for k in (5, 6))
+    d_outputs = loss_weights((BATCH, TIME, UNITS), dtype)
+    d_final_state = tuple(loss_weights((BATCH, UNITS), dtype, seed=k) for k in (7, 8))
+    options = _options("dropout_per_block_mask", dtype)
+
+    def run(params, x, initial_state, d_outputs, d_final_state):
+        outputs, final_state, tape = module.forward(params, x, initial_state, **options)
+        gradients = module.backward(params, tape, d_outputs, d_final_state)
+        return outputs, final_state, gradients
+
+    outputs, final_state, (d_params, d_x, d_initial) = compiled(run, mode)(
+        params, x, initial_state, d_outputs, d_final_state
+    )
+    expected_outputs, expected_state, _ = module.forward(params, x, initial_state, **options)
+    expected = _autodiff(module, params, x, initial_state, d_outputs, d_final_state, options)
+    names = module.PARAM_NAMES
+    assert_all_close(
+        [outputs, *final_state, *(d_params[n] for n in names), d_x, *d_initial],
+        [
+            expected_outputs,
+            *expected_state,
+            *(expected[0][n] for n in names),
+            expected[1],
+            *expected[2],
+        ],
+        TOLERANCE[dtype],
+        what=mode,
+    )
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_step_matches_forward(variant):
+    module = load(variant)
+    params = params_of(random_weights(FEATURES, UNITS), "float64")
+    x = inputs(BATCH, 3, FEATURES)
+    state = tuple(inputs(1, BATCH, UNITS, seed=k)[0] for k in (5, 6))
+    outputs, final_state, _ = module.forward(params, x, state)
+    stepped = []
+    for t in range(3):
+        output, state = module.step(params, x[:, t], state)
+        stepped.append(output)
+    assert_all_close([tf.stack(stepped, axis=1), *state], [outputs, *final_state], 1e-14)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m, p, x: m.forward(p, x[0]), r"x must be 3-D .* got shape \(5, 4\)"),
+        (
+            lambda m, p, x: m.forward(p, x[:, :, :3]),
+            r"params\['kernel'\] must have shape \(3, 20\)",
+        ),
+        (lambda m, p, x: m.forward({"kernel": p["kernel"]}, x), r"missing \['recurrent_kernel'"),
+        (lambda m, p, x: m.forward(p, x, (x[:, 0],) * 2), r"initial_state\[0\] .* got \(3, 4\)"),
+        (lambda m, p, x: m.forward(p, x, mask=np.ones((3, 4))), r"mask must have shape \(3, 5\)"),
+        (lambda m, p, x: m.step(p, x, (x[:, 0],) * 2), r"x_t must be 2-D .* \(3, 5, 4\)"),
+    ],
+)
+def test_bad_arguments_raise_value_error_naming_the_value(call, message):
+    module = load("lstm")
+    params = params_of(random_weights(FEATURES, UNITS), "float64")
+    with pytest.raises(ValueError, match=message):
+        call(module, params, inputs(BATCH, TIME, FEATURES))

@@ -1,0 +1,128 @@
+"""Shared helpers for the TensorFlow tests: load generated modules, build paired layers."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# On GPUs TensorFlow multiplies float32 matrices in TF32 by default (~1e-3 relative);
+# the float32 comparisons below mean IEEE float32 on either side.
+tf.config.experimental.enable_tensor_float_32_execution(False)
+
+GENERATED_TF = Path(__file__).resolve().parent.parent / "generated" / "tf"
+VARIANTS = ("lstm", "lstm_hard_sigmoid", "lstm_hard_sigmoid_keras2")
+TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
+
+
+@keras.saving.register_keras_serializable(package="lstmgen_tests")
+def keras2_hard_sigmoid(x):
+    """Keras 2 / tf-keras hard_sigmoid, written independently of lstmgen (registered so
+    that Bidirectional can copy a keras.layers.LSTM that uses it)."""
+    return keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+
+# keras.layers.LSTM arguments that reproduce each variant.
+KERAS_ARGUMENTS = {
+    "lstm": {},
+    "lstm_hard_sigmoid": {"recurrent_activation": "hard_sigmoid"},
+    "lstm_hard_sigmoid_keras2": {"recurrent_activation": keras2_hard_sigmoid},
+}
+
+
+def load(variant: str):
+    """Import the committed ``generated/tf/<variant>.py`` once per session.
+
+    Same module name and ``sys.modules`` cache as ``conftest.load_generated``: importing a
+    file twice would register its Keras classes twice under one name.
+    """
+    name = f"lstmgen_generated_tf_{variant.replace('-', '_')}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, GENERATED_TF / f"{variant}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def keras_layer(variant: str, units: int, **kwargs):
+    """The stock ``keras.layers.LSTM`` configured as ``variant``."""
+    return keras.layers.LSTM(units, **KERAS_ARGUMENTS[variant], **kwargs)
+
+
+def random_weights(input_dim, units, seed=0, use_bias=True):
+    """Keras-layout weights with every entry non-trivial (bias included)."""
+    rng = np.random.default_rng(seed)
+    weights = [
+        rng.normal(0.0, 0.5, (input_dim, 4 * units)),
+        rng.normal(0.0, 0.5, (units, 4 * units)),
+    ]
+    if use_bias:
+        weights.append(rng.normal(0.0, 0.5, (4 * units,)))
+    return weights
+
+
+def paired_layers(variant, units, input_dim, dtype="float64", weights_seed=0, **kwargs):
+    """(keras.layers.LSTM, generated layer), built for ``input_dim`` with equal weights;
+    ``kwargs`` go to both layers."""
+    reference = keras_layer(variant, units, dtype=dtype, **kwargs)
+    ours = load(variant).LAYER(units, dtype=dtype, **kwargs)
+    for layer in (reference, ours):
+        layer.build((None, None, input_dim))
+    weights = random_weights(input_dim, units, weights_seed, kwargs.get("use_bias", True))
+    reference.set_weights(weights)
+    ours.set_weights(weights)
+    return reference, ours
+
+
+def inputs(batch, time, features, dtype="float64", seed=1):
+    """A (batch, time, features) tensor from ``np.random.default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    return tf.constant(rng.normal(0.0, 1.0, (batch, time, features)), dtype=dtype)
+
+
+def loss_weights(shape, dtype, seed=2):
+    """Fixed random weights so that every output element gets its own adjoint."""
+    rng = np.random.default_rng(seed)
+    return tf.constant(rng.normal(0.0, 1.0, shape), dtype=dtype)
+
+
+def outputs_and_gradients(layer, x, initial_state=None, **call_kwargs):
+    """Call ``layer`` under a GradientTape; the loss weights every returned tensor.
+
+    Returns:
+        (outputs, gradients): outputs is the list the layer returned; gradients are
+        w.r.t. x, each initial state, then every trainable weight.
+    """
+    watched = [x, *(initial_state or [])]
+    with tf.GradientTape() as tape:
+        tape.watch(watched)
+        result = layer(x, initial_state=initial_state, **call_kwargs)
+        result = list(result) if isinstance(result, (list, tuple)) else [result]
+        loss = sum(
+            tf.reduce_sum(tf.cast(r, tf.float64) * loss_weights(r.shape, tf.float64, seed=k))
+            for k, r in enumerate(result)
+        )
+    gradients = tape.gradient(loss, watched + list(layer.trainable_weights))
+    return result, gradients
+
+
+def relative_error(actual, expected) -> float:
+    """max |actual - expected| / max |expected| (norm-wise, robust to zeros)."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    scale = max(float(np.max(np.abs(expected), initial=0.0)), np.finfo(np.float64).tiny)
+    return float(np.max(np.abs(actual - expected), initial=0.0)) / scale
+
+
+def assert_all_close(actual, expected, tolerance, what=""):
+    """Each pair of tensors agrees to ``tolerance`` relative error; returns the largest."""
+    assert len(actual) == len(expected), (what, len(actual), len(expected))
+    errors = [relative_error(a, e) for a, e in zip(actual, expected, strict=True)]
+    assert max(errors, default=0.0) <= tolerance, (what, errors)
+    return max(errors, default=0.0)
