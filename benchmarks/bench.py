@@ -59,6 +59,8 @@ IMPLS = {
     "gen_numpy": "generated NumPy",
     "torch": "torch nn.LSTM",
     "bound": "GEMM bound (NumPy)",
+    "bound_tf": "GEMM bound (TF graph)",
+    "bound_tf_xla": "GEMM bound (TF XLA)",
 }
 
 Results = dict[str, np.ndarray]
@@ -235,6 +237,20 @@ def make_numpy_runners(module: ModuleType, problem: Problem) -> dict[str, Runner
     return {"forward": forward, "forward+backward": forward_backward}
 
 
+def _bound_operands(shape: Shape) -> dict[str, np.ndarray]:
+    """Random float32 operands of the GEMM bound (their values do not matter)."""
+    rng = np.random.default_rng(1)
+    b, t, i, h = shape.batch, shape.time, shape.input_dim, shape.units
+    dims = {
+        "x_rows": (t * b, i),
+        "kernel": (i, 4 * h),
+        "recurrent": (h, 4 * h),
+        "h_rows": (t * b, h),
+        "d_a_rows": (t * b, 4 * h),
+    }
+    return {name: rng.standard_normal(d).astype(np.float32) for name, d in dims.items()}
+
+
 def make_bound_runners(shape: Shape) -> dict[str, Runner]:
     """Only the matrix products an LSTM must do, in NumPy, into preallocated outputs.
 
@@ -242,14 +258,10 @@ def make_bound_runners(shape: Shape) -> dict[str, Runner]:
     (B, 4H) x (4H, H) and the weight / input gradients as single GEMMs over every step:
     (I, B*T) x (B*T, 4H), (H, B*T) x (B*T, 4H) and (B*T, 4H) x (4H, I).
     """
-    rng = np.random.default_rng(1)
+    ops = _bound_operands(shape)
     b, t, i, h = shape.batch, shape.time, shape.input_dim, shape.units
-
-    def rand(*dims: int) -> np.ndarray:
-        return rng.standard_normal(dims).astype(np.float32)
-
-    x_rows, kernel, recurrent = rand(b * t, i), rand(i, 4 * h), rand(h, 4 * h)
-    h_rows, d_a_rows = rand(b * t, h), rand(b * t, 4 * h)
+    x_rows, kernel, recurrent = ops["x_rows"], ops["kernel"], ops["recurrent"]
+    h_rows, d_a_rows = ops["h_rows"], ops["d_a_rows"]
     recurrent_t, kernel_t = np.ascontiguousarray(recurrent.T), np.ascontiguousarray(kernel.T)
     a_x, a = np.empty((b * t, 4 * h), np.float32), np.empty((b, 4 * h), np.float32)
     d_h = np.empty((b, h), np.float32)
@@ -272,6 +284,50 @@ def make_bound_runners(shape: Shape) -> dict[str, Runner]:
         return {}
 
     return {"forward": forward, "forward+backward": forward_backward}
+
+
+def make_tf_bound_runners(shape: Shape, jit_compile: bool) -> dict[str, Runner]:
+    """The products of ``make_bound_runners`` as TensorFlow ops in one ``tf.function``, the
+    per-step ones in a ``tf.while_loop``: the floor that TensorFlow's own GEMMs set."""
+    tf = _import_tf()
+    ops = {name: tf.constant(value) for name, value in _bound_operands(shape).items()}
+    b, t = shape.batch, shape.time
+    h_steps = tf.reshape(ops["h_rows"], (t, b, -1))
+    d_a_steps = tf.reshape(ops["d_a_rows"], (t, b, -1))
+
+    def per_step(steps, weights, transpose_b: bool):
+        """T products ``steps[k] @ weights`` (or ``@ weights.T``); returns the last."""
+        rows = weights.shape[0] if transpose_b else weights.shape[1]
+
+        def body(k, _):
+            return k + 1, tf.matmul(steps[k], weights, transpose_b=transpose_b)
+
+        return tf.while_loop(lambda k, _: k < t, body, (0, tf.zeros((b, rows))))[1]
+
+    def forward_products():
+        return {
+            "a_x": tf.matmul(ops["x_rows"], ops["kernel"]),
+            "a": per_step(h_steps, ops["recurrent"], transpose_b=False),
+        }
+
+    @tf.function(jit_compile=jit_compile)
+    def forward():
+        return forward_products()
+
+    @tf.function(jit_compile=jit_compile)
+    def forward_backward():
+        return {
+            **forward_products(),
+            "d_h": per_step(d_a_steps, ops["recurrent"], transpose_b=True),
+            "d_kernel": tf.matmul(ops["x_rows"], ops["d_a_rows"], transpose_a=True),
+            "d_recurrent": tf.matmul(ops["h_rows"], ops["d_a_rows"], transpose_a=True),
+            "d_x": tf.matmul(ops["d_a_rows"], ops["kernel"], transpose_b=True),
+        }
+
+    def run(function) -> Runner:
+        return lambda: {key: value.numpy() for key, value in function().items()}
+
+    return {"forward": run(forward), "forward+backward": run(forward_backward)}
 
 
 def _keras2_hard_sigmoid(x):
@@ -503,9 +559,14 @@ def run_shape(settings: Settings, shape: Shape) -> list[Row]:
     """Every selected implementation and variant at one shape."""
     problem = make_problem(shape)
     rows: list[Row] = []
-    if "bound" in settings.impls:
-        factory = functools.partial(make_bound_runners, shape)
-        rows += run_impl(settings, problem, "-", "bound", factory, None)
+    bounds = {
+        "bound": functools.partial(make_bound_runners, shape),
+        "bound_tf": functools.partial(make_tf_bound_runners, shape, jit_compile=False),
+        "bound_tf_xla": functools.partial(make_tf_bound_runners, shape, jit_compile=True),
+    }
+    for impl, factory in bounds.items():
+        if impl in settings.impls:
+            rows += run_impl(settings, problem, "-", impl, factory, None)
     for variant in settings.variants:
         reference = _reference_results(variant, problem)
         factories = runner_factories(problem, variant)

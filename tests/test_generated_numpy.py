@@ -101,7 +101,7 @@ def test_two_live_tapes_stay_independent():
     for name in module.PARAM_NAMES:
         np.testing.assert_array_equal(again[0][name], expected[0][name])
     np.testing.assert_array_equal(again[1], expected[1])
-    assert tape_b["x"] is not tape_a["x"]
+    assert tape_b["x_rows"] is not tape_a["x_rows"]
 
 
 def test_missing_initial_state_means_zeros():

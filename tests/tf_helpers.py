@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import keras
 import numpy as np
 import tensorflow as tf
+from generated_modules import GENERATED, load_generated
 
 # On GPUs TensorFlow multiplies float32 matrices in TF32 by default (~1e-3 relative);
 # the float32 comparisons below mean IEEE float32 on either side.
 tf.config.experimental.enable_tensor_float_32_execution(False)
 
-GENERATED_TF = Path(__file__).resolve().parent.parent / "generated" / "tf"
+GENERATED_TF = GENERATED / "tf"
 VARIANTS = ("lstm", "lstm_hard_sigmoid", "lstm_hard_sigmoid_keras2")
 TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
 
@@ -35,18 +32,9 @@ KERAS_ARGUMENTS = {
 
 
 def load(variant: str):
-    """Import the committed ``generated/tf/<variant>.py`` once per session.
-
-    Same module name and ``sys.modules`` cache as ``conftest.load_generated``: importing a
-    file twice would register its Keras classes twice under one name.
-    """
-    name = f"lstmgen_generated_tf_{variant.replace('-', '_')}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, GENERATED_TF / f"{variant}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """The committed ``generated/tf/<variant>.py``, imported once per session (a second
+    import would register its Keras classes again under the same names)."""
+    return load_generated("tf", variant)
 
 
 def keras_layer(variant: str, units: int, **kwargs):

@@ -50,8 +50,12 @@ def param_shapes(input_dim, units):
 
 
 def _sigmoid(x):
-    """Logistic sigmoid through tanh (no overflow for large |x|)."""
-    return 0.5 * np.tanh(0.5 * x) + 0.5
+    """Logistic sigmoid as 0.5 * tanh(0.5 x) + 0.5: no overflow, one temporary."""
+    y = np.multiply(x, 0.5)
+    np.tanh(y, out=y)
+    y *= 0.5
+    y += 0.5
+    return y
 
 
 def _tanh(x):
@@ -198,29 +202,33 @@ def forward(params, x, initial_state=None):
     kernel, recurrent_kernel, bias = _check_params(params, input_dim, dtype)
     units = recurrent_kernel.shape[0]
     state = _check_state("initial_state", initial_state, batch, units, dtype)
-    # The input projection does not depend on the recurrence: one GEMM for every step.
-    a_x = (x.reshape(batch * time, input_dim) @ kernel + bias).reshape(batch, time, -1)
-    tape = {"x": x}
+    # The input projection does not depend on the recurrence: one GEMM for every step, on
+    # time-major rows so that each step reads one contiguous (batch, blocks * units) slice.
+    x_rows = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(time * batch, input_dim)
+    a_x = (x_rows @ kernel).reshape(time, batch, -1)
+    a_x += bias
+    tape = {"x_rows": x_rows}
     tape["h"] = np.empty((time + 1, batch, units), dtype)
     tape["h"][0] = state[0]
     tape["c"] = np.empty((time + 1, batch, units), dtype)
     tape["c"][0] = state[1]
-    tape["i"] = np.empty((time, batch, units), dtype)
-    tape["f"] = np.empty((time, batch, units), dtype)
-    tape["g"] = np.empty((time, batch, units), dtype)
-    tape["o"] = np.empty((time, batch, units), dtype)
-    tape["tanh_c"] = np.empty((time, batch, units), dtype)
+    # Each step's values are fresh arrays: the tape keeps them (no copies), per name.
+    tape["i"] = []
+    tape["f"] = []
+    tape["g"] = []
+    tape["o"] = []
+    tape["tanh_c"] = []
     for t in range(time):
         a = state[0] @ recurrent_kernel
-        a += a_x[:, t]
+        a += a_x[t]
         state, values = _cell(a, *state)
         tape["h"][t + 1] = state[0]
         tape["c"][t + 1] = state[1]
-        tape["i"][t] = values[0]
-        tape["f"][t] = values[1]
-        tape["g"][t] = values[2]
-        tape["o"][t] = values[3]
-        tape["tanh_c"][t] = values[4]
+        tape["i"].append(values[0])
+        tape["f"].append(values[1])
+        tape["g"].append(values[2])
+        tape["o"].append(values[3])
+        tape["tanh_c"].append(values[4])
     outputs = np.ascontiguousarray(tape["h"][1:].transpose(1, 0, 2))
     return outputs, state, tape
 
@@ -239,11 +247,10 @@ def backward(params, tape, d_outputs, d_final_state=None):
         (d_params, d_x, d_initial_state): d_params has the keys of ``params``; d_x is
         (batch, time, features); d_initial_state is a tuple in ``STATE_NAMES`` order.
     """
-    x = tape["x"]
-    batch, time, input_dim = x.shape
-    dtype = x.dtype
+    x_rows = tape["x_rows"]
+    time, batch, units = tape["h"][1:].shape
+    input_dim, dtype = x_rows.shape[1], x_rows.dtype
     kernel, recurrent_kernel, _ = _check_params(params, input_dim, dtype)
-    units = recurrent_kernel.shape[0]
     d_outputs = _as_array("d_outputs", d_outputs, (batch, time, units), dtype)
     d_h, d_c = _check_state("d_final_state", d_final_state, batch, units, dtype)
     recurrent_kernel_t = np.ascontiguousarray(recurrent_kernel.T)
@@ -271,7 +278,6 @@ def backward(params, tape, d_outputs, d_final_state=None):
         d_c = d_c_tm1
     # Weight and input gradients as single GEMMs over every step.
     d_a_rows = d_a.reshape(time * batch, -1)
-    x_rows = x.transpose(1, 0, 2).reshape(time * batch, input_dim)
     h_rows = tape["h"][:-1].reshape(time * batch, units)
     d_params = {
         "kernel": x_rows.T @ d_a_rows,
