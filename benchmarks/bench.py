@@ -209,11 +209,20 @@ def load_generated(target: str, variant: str) -> ModuleType:
 
 
 def tape_bytes(module: ModuleType, problem: Problem) -> dict[str, float]:
-    """Bytes of each tape array of ``module.forward`` per unit per step: nbytes / (B*T*H)."""
+    """Bytes of each tape entry of ``module.forward`` per unit per step: nbytes / (B*T*H)."""
     _, _, tape = module.forward(problem.params, problem.x)
     s = problem.shape
     per = s.batch * s.time * s.units
-    return {name: np.asarray(array).nbytes / per for name, array in tape.items()}
+    return {name: _nbytes(value) / per for name, value in tape.items()}
+
+
+def _nbytes(value) -> int:
+    """Bytes of the arrays in ``value``: an array, or lists, tuples and dicts of them."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_nbytes(item) for item in value)
+    return np.asarray(value).nbytes
 
 
 # --------------------------------------------------------------------------- runners

@@ -11,18 +11,26 @@ from . import emit as emitting
 from .activations import ACTIVATIONS
 from .printers import TARGETS
 from .spec import VARIANTS, CellSpec, activation_variant_name, lstm_spec, resolve_variant
+from .specfile import SpecFileError, load_spec
 
 ACTIVATION_CHOICE = click.Choice(sorted(ACTIVATIONS))
 
 
 def _specs(
-    variants: tuple[str, ...], activation: str | None, recurrent_activation: str | None
+    variants: tuple[str, ...],
+    activation: str | None,
+    recurrent_activation: str | None,
+    spec_files: tuple[Path, ...] = (),
 ) -> list[CellSpec]:
-    """Variants named on the command line, plus the one the activation flags describe."""
+    """Variants named on the command line, the spec files, and the activation flags' one."""
     try:
         specs = [resolve_variant(name, tuple(ACTIVATIONS)) for name in variants]
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="'--variant'") from None
+    try:
+        specs += [load_spec(path) for path in spec_files]
+    except SpecFileError as error:
+        raise click.BadParameter(str(error), param_hint="'--spec'") from None
     if activation or recurrent_activation:
         act = activation or "tanh"
         ract = recurrent_activation or "sigmoid"
@@ -41,6 +49,13 @@ variant_option = click.option(
     metavar="NAME",
     help=f"Variant to use (repeatable): one of {', '.join(sorted(VARIANTS))}, "
     "or lstm_ra-<recurrent_activation>_act-<activation>.",
+)
+spec_option = click.option(
+    "--spec",
+    "spec_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A user-defined cell described in a TOML spec file (repeatable; see examples/).",
 )
 activation_option = click.option(
     "--activation", type=ACTIVATION_CHOICE, help="Keras `activation` of an LSTM variant."
@@ -67,6 +82,7 @@ def main() -> None:
     help="Code to generate.",
 )
 @variant_option
+@spec_option
 @activation_option
 @recurrent_option
 @click.option(
@@ -77,9 +93,9 @@ def main() -> None:
     help="Output folder; files go to <out>/<target>/<variant>.py.",
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if a file is stale.")
-def emit(target, variants, activation, recurrent_activation, out, check) -> None:
+def emit(target, variants, spec_files, activation, recurrent_activation, out, check) -> None:
     """Generate modules (default: every built-in variant)."""
-    specs = _specs(variants, activation, recurrent_activation)
+    specs = _specs(variants, activation, recurrent_activation, spec_files)
     targets = list(TARGETS) if target == "all" else [target]
     files = emitting.plan(specs, targets, out)
     if check:
@@ -106,6 +122,7 @@ def emit(target, variants, activation, recurrent_activation, out, check) -> None
 
 @main.command()
 @variant_option
+@spec_option
 @activation_option
 @recurrent_option
 @click.option(
@@ -115,16 +132,18 @@ def emit(target, variants, activation, recurrent_activation, out, check) -> None
     default="text",
     show_default=True,
 )
-def derive(variants, activation, recurrent_activation, fmt) -> None:
+def derive(variants, spec_files, activation, recurrent_activation, fmt) -> None:
     """Print the forward equations and their derived adjoints."""
     from .report import derivation_report
 
-    specs = _specs(variants or ("lstm",), activation, recurrent_activation)
+    default = () if spec_files or activation or recurrent_activation else ("lstm",)
+    specs = _specs(variants or default, activation, recurrent_activation, spec_files)
     click.echo("\n\n".join(derivation_report(spec, fmt) for spec in specs))
 
 
 @main.command()
 @variant_option
+@spec_option
 @activation_option
 @recurrent_option
 @click.option("--all", "all_variants", is_flag=True, help="Verify every built-in variant.")
@@ -135,13 +154,13 @@ def derive(variants, activation, recurrent_activation, fmt) -> None:
     show_default=True,
     help="Generated code to check against Keras.",
 )
-def verify(variants, activation, recurrent_activation, all_variants, target) -> None:
+def verify(variants, spec_files, activation, recurrent_activation, all_variants, target) -> None:
     """Check derivations exactly and generated code numerically and against Keras."""
     from .verify import format_table, run_checks
 
     if all_variants:
         variants = tuple(sorted(set(variants) | set(VARIANTS)))
-    specs = _specs(variants, activation, recurrent_activation)
+    specs = _specs(variants, activation, recurrent_activation, spec_files)
     targets = list(TARGETS) if target == "all" else [target]
     results = [r for spec in specs for r in run_checks(spec, targets)]
     click.echo(format_table(results))

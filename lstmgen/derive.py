@@ -26,10 +26,12 @@ def adjoint_program(forward: ForwardProgram) -> BackwardProgram:
         for k, s in enumerate(
             forward.preactivations
             + forward.states_tm1
+            + forward.unit_params
             + tuple(a.target for a in forward.assignments)
         )
     }
-    to_tape = {a.expr: a.target for a in forward.assignments}
+    # Right-hand sides -> their names (a bare name on the right is a copy, not a value to tape).
+    to_tape = {a.expr: a.target for a in forward.assignments if not a.expr.is_Symbol}
     adjoint_of = {state: adjoint_symbol(state) for state in forward.states}
     blocks = []
     for statement in reversed(forward.assignments):
@@ -44,7 +46,7 @@ def adjoint_program(forward: ForwardProgram) -> BackwardProgram:
             adjoint_of[x] = d_x
             lines.append(Assignment(d_x, term, f"{d_x.name} = {term}"))
         blocks.append(AdjointBlock(statement, tuple(lines)))
-    forward_names = set(order)
+    forward_names = set(order) - set(forward.unit_params)
     read = set().union(*(a.expr.free_symbols for b in blocks for a in b.assignments))
     return BackwardProgram(
         seeds=tuple(adjoint_symbol(s) for s in forward.states),
@@ -52,4 +54,5 @@ def adjoint_program(forward: ForwardProgram) -> BackwardProgram:
         d_preactivations=tuple(adjoint_of[a] for a in forward.preactivations),
         d_states_tm1=tuple(adjoint_of.get(s) for s in forward.states_tm1),
         tape=tuple(sorted(read & forward_names, key=order.__getitem__)),
+        d_unit_params=tuple(adjoint_of[p] for p in forward.unit_params),
     )

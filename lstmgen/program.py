@@ -29,12 +29,14 @@ class ForwardProgram:
         states_tm1: previous states ``<state>_tm1``, in state order.
         states: new state names, in state order (each is some assignment's target).
         assignments: the update lines, in order.
+        unit_params: per-unit parameters (units,) the lines read, e.g. peepholes.
     """
 
     preactivations: tuple[sp.Symbol, ...]
     states_tm1: tuple[sp.Symbol, ...]
     states: tuple[sp.Symbol, ...]
     assignments: tuple[Assignment, ...]
+    unit_params: tuple[sp.Symbol, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class BackwardProgram:
         d_states_tm1: ``d_<state>_tm1`` outputs; ``None`` where the update does not read that
             state directly (its adjoint then flows through the recurrent product only).
         tape: forward values the backward step reads, in forward order.
+        d_unit_params: ``d_<param>`` per-step contributions to the unit parameters' adjoints
+            (batch, units); the driver sums them over batch and time.
     """
 
     seeds: tuple[sp.Symbol, ...]
@@ -63,3 +67,4 @@ class BackwardProgram:
     d_preactivations: tuple[sp.Symbol, ...]
     d_states_tm1: tuple[sp.Symbol | None, ...]
     tape: tuple[sp.Symbol, ...]
+    d_unit_params: tuple[sp.Symbol, ...] = ()

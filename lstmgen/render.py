@@ -92,6 +92,11 @@ class ModuleContext:
     tape_state_names: str
     tape_value_names: str
     forget_block: int
+    # Per-unit parameters (peepholes), each (units,), after kernel, recurrent_kernel, bias;
+    # the backward cell returns their per-step adjoints after the direct state adjoints.
+    unit_params: tuple[str, ...]
+    param_names: str
+    backward_parameters: tuple[str, ...]
 
 
 def module_context(
@@ -141,6 +146,7 @@ def module_context(
         if a.target in tape and a.target not in forward.states
     )
     direct = [s.direct_adjoint for s in states if s.direct_adjoint]
+    direct += [d.name for d in backward.d_unit_params]
     d_pre = ", ".join(d.name for d in backward.d_preactivations)
     return ModuleContext(
         header=HEADER.format(variant=spec.name, target=target),
@@ -174,6 +180,14 @@ def module_context(
         tape_state_names=names_source(s.name for s in states if s.taped),
         tape_value_names=names_source(tape_values),
         forget_block=spec.blocks.index("f") if "f" in spec.blocks else -1,
+        unit_params=spec.unit_params,
+        backward_parameters=(
+            "d_a",
+            *(s.name for s in backward.seeds),
+            *(r.name for r in reads),
+            *spec.unit_params,
+        ),
+        param_names=names_source(("kernel", "recurrent_kernel", "bias", *spec.unit_params)),
     )
 
 

@@ -29,6 +29,8 @@ class CellSpec:
             ``a_<block>``, ``<state>_tm1``, earlier targets, and activation calls.
         activation: Keras ``activation`` (candidate and output squashing).
         recurrent_activation: Keras ``recurrent_activation`` (the gates).
+        unit_params: per-unit parameter vectors, each (units,), used by name in the
+            statements (peepholes); they follow kernel, recurrent_kernel, bias in PARAM_NAMES.
         class_name: Python class name of the generated Keras layer.
         keras_layer: the stock Keras layer the variant reproduces when given the same
             ``activation`` and ``recurrent_activation`` (``"LSTM"``), or ``""`` if none.
@@ -43,6 +45,7 @@ class CellSpec:
     recurrent_activation: str
     class_name: str
     keras_layer: str
+    unit_params: tuple[str, ...] = ()
 
 
 def lstm_spec(
@@ -70,12 +73,72 @@ def lstm_spec(
         ),
         activation=act,
         recurrent_activation=ract,
-        class_name=class_name or _class_name(name),
+        class_name=class_name or class_name_of(name),
         keras_layer="LSTM",
     )
 
 
-def _class_name(name: str) -> str:
+def peephole_spec(
+    name: str,
+    summary: str,
+    *,
+    input_gate: bool = True,
+    forget_gate: bool = True,
+    output_gate: bool = True,
+    input_activation: bool = True,
+    output_activation: bool = True,
+    coupled: bool = False,
+) -> CellSpec:
+    """The peephole LSTM (Gers & Schmidhuber) and the ablations of Greff et al. (2017).
+
+    Vanilla: ``i = s(a_i + p_i*c_tm1)``, ``f = s(a_f + p_f*c_tm1)``, ``c = f*c_tm1 + i*g``,
+    ``o = s(a_o + p_o*c)``, ``h = o*tanh(c)``. A removed gate is the constant 1 and loses its
+    weights and peephole; a removed activation is the identity; ``coupled`` ties
+    ``f = 1 - i`` (no forget weights). Keras's ``lstm`` is the no-peephole (NP) ablation.
+    """
+    blocks, params, lines = ["c"], [], []
+    if input_gate:
+        blocks.insert(0, "i")
+        params.append("peephole_i")
+        lines.append(("i", "sigmoid(a_i + peephole_i * c_tm1)"))
+    if forget_gate and not coupled:
+        blocks.insert(len(blocks) - 1, "f")
+        params.append("peephole_f")
+        lines.append(("f", "sigmoid(a_f + peephole_f * c_tm1)"))
+    elif coupled:
+        lines.append(("f", "1 - i"))
+    if input_activation:
+        lines.append(("g", "tanh(a_c)"))
+    candidate = "g" if input_activation else "a_c"
+    gate_in = "i * " if input_gate else ""
+    keep = "f * c_tm1" if forget_gate else "c_tm1"
+    lines.append(("c", f"{keep} + {gate_in}{candidate}"))
+    squashed = "c"
+    if output_activation:
+        lines.append(("tanh_c", "tanh(c)"))
+        squashed = "tanh_c"
+    if output_gate:
+        blocks.append("o")
+        params.append("peephole_o")
+        lines.append(("o", "sigmoid(a_o + peephole_o * c)"))
+        lines.append(("h", f"o * {squashed}"))
+    else:
+        lines[-1:] = [("h", "tanh(c)")] if output_activation else [("h", "1 * c")]
+    return CellSpec(
+        name=name,
+        summary=summary,
+        blocks=tuple(blocks),
+        states=("h", "c"),
+        statements=tuple(lines),
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        class_name=class_name_of(name),
+        keras_layer="",
+        unit_params=tuple(params),
+    )
+
+
+def class_name_of(name: str) -> str:
     """``lstm_ra-relu_act-softsign`` -> ``LSTMRaReluActSoftsign``."""
     parts = re.split(r"[_\-]+", name)
     head, rest = parts[0], parts[1:]
@@ -99,6 +162,40 @@ VARIANTS: dict[str, CellSpec] = {
         recurrent_activation="hard_sigmoid_keras2",
         summary="LSTM with Keras 2 / tf-keras hard_sigmoid gates clip(0.2 x + 0.5, 0, 1)",
         class_name="LSTMHardSigmoidKeras2",
+    ),
+    "lstm_peephole": peephole_spec(
+        "lstm_peephole",
+        "Peephole LSTM (Gers & Schmidhuber): gates also read c_tm1 (i, f) and c (o)",
+    ),
+    "lstm_peephole_nig": peephole_spec(
+        "lstm_peephole_nig",
+        "Greff et al. NIG: peephole LSTM without input gate (i = 1)",
+        input_gate=False,
+    ),
+    "lstm_peephole_nfg": peephole_spec(
+        "lstm_peephole_nfg",
+        "Greff et al. NFG: peephole LSTM without forget gate (f = 1)",
+        forget_gate=False,
+    ),
+    "lstm_peephole_nog": peephole_spec(
+        "lstm_peephole_nog",
+        "Greff et al. NOG: peephole LSTM without output gate (o = 1)",
+        output_gate=False,
+    ),
+    "lstm_peephole_niaf": peephole_spec(
+        "lstm_peephole_niaf",
+        "Greff et al. NIAF: peephole LSTM without input activation (g = a_c)",
+        input_activation=False,
+    ),
+    "lstm_peephole_noaf": peephole_spec(
+        "lstm_peephole_noaf",
+        "Greff et al. NOAF: peephole LSTM without output activation (h = o * c)",
+        output_activation=False,
+    ),
+    "lstm_peephole_cifg": peephole_spec(
+        "lstm_peephole_cifg",
+        "Greff et al. CIFG: peephole LSTM with coupled input and forget gate (f = 1 - i)",
+        coupled=True,
     ),
 }
 

@@ -112,6 +112,8 @@ def _point(spec: CellSpec, shapes: Shapes, seed: int) -> dict[str, np.ndarray]:
         "x": fill(b, t, i),
         "d_outputs": fill(b, t, h),
     }
+    for name in spec.unit_params:
+        point[name] = fill(h)
     for state in spec.states:
         point[f"initial_{state}"] = fill(b, h)
         point[f"d_final_{state}"] = fill(b, h)
@@ -139,6 +141,7 @@ def _unrolled_forward(forward, point, shapes: Shapes, evaluate: Callable):
         for b in range(b_n):
             for u in range(h_n):
                 env = {p: a[b, k * h_n + u] for k, p in enumerate(forward.preactivations)}
+                env.update({p: point[p.name][u] for p in forward.unit_params})
                 env.update(
                     {
                         tm1: states[s][b, u]
@@ -162,6 +165,7 @@ def _derived_gradients(forward, backward, point, shapes: Shapes) -> dict[str, np
     names = [s.name for s in forward.states]
     carry = {s: point[f"d_final_{s}"].copy() for s in names}
     grads = {k: np.zeros_like(point[k]) for k in ("kernel", "recurrent_kernel", "bias", "x")}
+    grads.update({p.name: np.zeros_like(point[p.name]) for p in forward.unit_params})
     grads = {k: v + sp.Integer(0) for k, v in grads.items()}
     h_seq = {0: point[f"initial_{names[0]}"]}
     for t in range(t_n):
@@ -187,6 +191,8 @@ def _derived_gradients(forward, backward, point, shapes: Shapes) -> dict[str, np
                 for s, d_tm1 in zip(names, backward.d_states_tm1, strict=True):
                     if d_tm1 is not None:
                         direct[s][b, u] = env[d_tm1]
+                for p, d_p in zip(forward.unit_params, backward.d_unit_params, strict=True):
+                    grads[p.name][u] += env[d_p]
         grads["kernel"] += point["x"][:, t, :].T.dot(d_a)
         grads["recurrent_kernel"] += h_seq[t].T.dot(d_a)
         grads["bias"] += d_a.sum(axis=0)

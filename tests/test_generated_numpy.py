@@ -114,8 +114,14 @@ def test_missing_initial_state_means_zeros():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda p, x, s: (p, x[0], s), r"x must be 3-D \(batch, time, features\), got shape \(6, 4\)"),
-        (lambda p, x, s: ({"kernel": p["kernel"]}, x, s), r"params is missing \['recurrent_kernel', 'bias'\]"),
+        (
+            lambda p, x, s: (p, x[0], s),
+            r"x must be 3-D \(batch, time, features\), got shape \(6, 4\)",
+        ),
+        (
+            lambda p, x, s: ({"kernel": p["kernel"]}, x, s),
+            r"params is missing \['recurrent_kernel', 'bias'\]",
+        ),
         (
             lambda p, x, s: ({**p, "kernel": p["kernel"][:3]}, x, s),
             r"params\['kernel'\] must have shape \(4, 20\), got \(3, 20\)",

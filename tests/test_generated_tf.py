@@ -8,23 +8,24 @@ tests (drop-in behaviour, dropout, Bidirectional, saving, training) are in
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from tf_helpers import (
-    GENERATED_TF,
+    ALL_VARIANTS,
+    KERAS_VARIANTS,
+    SPECS,
     TOLERANCE,
-    VARIANTS,
     assert_all_close,
     inputs,
     keras_layer,
     load,
     loss_weights,
+    random_params,
     random_weights,
 )
-
-from lstmgen.spec import VARIANTS as SPECS
 
 BATCH, TIME, FEATURES, UNITS = 3, 5, 4, 5
 MODES = ("eager", "function", "jit")
@@ -61,29 +62,32 @@ ARBITRARY_MASK = np.array(
 )
 
 
-def test_every_builtin_variant_is_generated_and_covered():
-    assert sorted(SPECS) == sorted(VARIANTS)
-    assert sorted(p.stem for p in GENERATED_TF.glob("*.py")) == sorted(VARIANTS)
+def test_keras_comparisons_cover_every_variant_with_a_keras_counterpart():
+    assert KERAS_VARIANTS == tuple(
+        sorted(name for name, spec in SPECS.items() if spec.keras_layer == "LSTM")
+    )
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", ALL_VARIANTS)
 def test_module_api(variant):
     module = load(variant)
+    spec = SPECS[variant]
+    blocks = len(spec.blocks)
     assert module.VARIANT == variant
-    assert module.STATE_NAMES == ("h", "c")
-    assert module.PARAM_NAMES == ("kernel", "recurrent_kernel", "bias")
-    assert module.param_shapes(4, 5) == {
-        "kernel": (4, 20),
-        "recurrent_kernel": (5, 20),
-        "bias": (20,),
-    }
-    assert module.LAYER.__name__ == SPECS[variant].class_name
-    assert getattr(module, f"{SPECS[variant].class_name}Cell")
+    assert module.STATE_NAMES == spec.states
+    assert module.PARAM_NAMES[:3] == ("kernel", "recurrent_kernel", "bias")
+    shapes = module.param_shapes(4, 5)
+    assert tuple(shapes) == module.PARAM_NAMES
+    assert shapes["kernel"] == (4, blocks * 5)
+    assert shapes["recurrent_kernel"] == (5, blocks * 5)
+    assert shapes["bias"] == (blocks * 5,)
+    assert module.LAYER.__name__ == spec.class_name
+    assert getattr(module, f"{spec.class_name}Cell")
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", ALL_VARIANTS)
 def test_module_imports_only_tensorflow_and_keras(variant):
-    tree = ast.parse((GENERATED_TF / f"{variant}.py").read_text(encoding="utf-8"))
+    tree = ast.parse(Path(load(variant).__file__).read_text(encoding="utf-8"))
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -94,7 +98,7 @@ def test_module_imports_only_tensorflow_and_keras(variant):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", KERAS_VARIANTS)
 def test_forward_matches_keras(variant, dtype):
     weights = random_weights(FEATURES, UNITS)
     reference = keras_layer(variant, UNITS, return_sequences=True, return_state=True, dtype=dtype)
@@ -144,11 +148,11 @@ def _autodiff(module, params, x, initial_state, d_outputs, d_final_state, option
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", ALL_VARIANTS)
 def test_backward_matches_autodiff_of_forward(variant, case):
     dtype = "float64"
     module = load(variant)
-    params = params_of(random_weights(FEATURES, UNITS), dtype)
+    params = random_params(module, FEATURES, UNITS, dtype)
     x = inputs(BATCH, TIME, FEATURES, dtype)
     initial_state = tuple(inputs(1, BATCH, UNITS, dtype, seed=k)[0] for k in (5, 6))
     d_outputs = loss_weights((BATCH, TIME, UNITS), dtype)
@@ -206,10 +210,10 @@ def test_forward_and_backward_compile(dtype, mode):
     )
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", ALL_VARIANTS)
 def test_step_matches_forward(variant):
     module = load(variant)
-    params = params_of(random_weights(FEATURES, UNITS), "float64")
+    params = random_params(module, FEATURES, UNITS, "float64")
     x = inputs(BATCH, 3, FEATURES)
     state = tuple(inputs(1, BATCH, UNITS, seed=k)[0] for k in (5, 6))
     outputs, final_state, _ = module.forward(params, x, state)

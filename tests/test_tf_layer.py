@@ -20,8 +20,8 @@ import tensorflow as tf
 from tf_helpers import (
     GENERATED_TF,
     KERAS_ARGUMENTS,
+    KERAS_VARIANTS,
     TOLERANCE,
-    VARIANTS,
     assert_all_close,
     inputs,
     keras_layer,
@@ -88,7 +88,7 @@ def compare(reference, ours, tolerance, x, initial_state=None, **call_kwargs):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", KERAS_VARIANTS)
 def test_layer_matches_keras_lstm(variant, case, dtype):
     reference, ours = paired_layers(variant, UNITS, FEATURES, dtype, **CASES[case][0])
     x, initial_state, mask = call_arguments(case, dtype)
@@ -97,7 +97,7 @@ def test_layer_matches_keras_lstm(variant, case, dtype):
 
 @pytest.mark.parametrize("mode", ["function", "jit"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", KERAS_VARIANTS)
 def test_layer_matches_keras_lstm_compiled(variant, dtype, mode):
     case = "go_backwards_masked"
     reference, ours = paired_layers(variant, UNITS, FEATURES, dtype, **CASES[case][0])
@@ -134,7 +134,7 @@ def test_layer_gradient_is_the_generated_backward():
         np.testing.assert_array_equal(actual, wanted)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", KERAS_VARIANTS)
 def test_stateful_across_two_calls_and_reset(variant):
     arguments = {"stateful": True, "return_sequences": True, "return_state": True}
     reference = keras_layer(variant, UNITS, dtype="float64", **arguments)
@@ -178,7 +178,7 @@ def test_dropout_same_seed_same_masks(variant, dropout, recurrent_dropout):
     assert not np.allclose(plain[0], dropped[0])
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", KERAS_VARIANTS)
 def test_bidirectional_matches_keras(variant):
     arguments = {"return_sequences": True, "return_state": True, "dtype": "float64"}
     reference = keras.layers.Bidirectional(keras_layer(variant, UNITS, **arguments))
@@ -192,7 +192,7 @@ def test_bidirectional_matches_keras(variant):
     compare(reference, ours, TOLERANCE["float64"], x)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", KERAS_VARIANTS)
 def test_cell_in_keras_rnn_matches_keras_lstm(variant):
     cell_class = getattr(load(variant), f"{load(variant).LAYER.__name__}Cell")
     arguments = {"return_sequences": True, "return_state": True, "dtype": "float64"}

@@ -7,12 +7,13 @@ import numpy as np
 import tensorflow as tf
 from generated_modules import GENERATED, load_generated
 
+from lstmgen.spec import VARIANTS as SPECS
+
 # On GPUs TensorFlow multiplies float32 matrices in TF32 by default (~1e-3 relative);
 # the float32 comparisons below mean IEEE float32 on either side.
 tf.config.experimental.enable_tensor_float_32_execution(False)
 
 GENERATED_TF = GENERATED / "tf"
-VARIANTS = ("lstm", "lstm_hard_sigmoid", "lstm_hard_sigmoid_keras2")
 TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
 
 
@@ -23,12 +24,14 @@ def keras2_hard_sigmoid(x):
     return keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
 
 
-# keras.layers.LSTM arguments that reproduce each variant.
+# keras.layers.LSTM arguments that reproduce each variant with a Keras counterpart.
 KERAS_ARGUMENTS = {
     "lstm": {},
     "lstm_hard_sigmoid": {"recurrent_activation": "hard_sigmoid"},
     "lstm_hard_sigmoid_keras2": {"recurrent_activation": keras2_hard_sigmoid},
 }
+ALL_VARIANTS = tuple(sorted(SPECS))
+KERAS_VARIANTS = tuple(sorted(KERAS_ARGUMENTS))
 
 
 def load(variant: str):
@@ -40,6 +43,13 @@ def load(variant: str):
 def keras_layer(variant: str, units: int, **kwargs):
     """The stock ``keras.layers.LSTM`` configured as ``variant``."""
     return keras.layers.LSTM(units, **KERAS_ARGUMENTS[variant], **kwargs)
+
+
+def random_params(module, input_dim, units, dtype, seed=0):
+    """Every parameter of a generated module (``PARAM_NAMES``), non-trivial entries."""
+    rng = np.random.default_rng(seed)
+    shapes = module.param_shapes(input_dim, units)
+    return {name: tf.constant(rng.normal(0.0, 0.5, shapes[name]), dtype) for name in shapes}
 
 
 def random_weights(input_dim, units, seed=0, use_bias=True):

@@ -77,7 +77,17 @@ def _cell(a, h_tm1, c_tm1):
     return (h, c), (i, f, g, o, tanh_c)
 
 
-def _cell_backward(d_a, d_h, d_c, c_tm1, i, f, g, o, tanh_c):
+def _cell_backward(
+    d_a,
+    d_h,
+    d_c,
+    c_tm1,
+    i,
+    f,
+    g,
+    o,
+    tanh_c,
+):
     """Adjoint of ``_cell``: writes d_a (batch, 4 * units) and returns the
     adjoints of the previous states that the equations read directly."""
     # h = o * tanh_c
@@ -253,7 +263,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
     input_dim, dtype = x_rows.shape[1], x_rows.dtype
     kernel, recurrent_kernel, _ = _check_params(params, input_dim, dtype)
     d_outputs = _as_array("d_outputs", d_outputs, (batch, time, units), dtype)
-    d_h, d_c = _check_state("d_final_state", d_final_state, batch, units, dtype)
+    (d_h, d_c) = _check_state("d_final_state", d_final_state, batch, units, dtype)
     recurrent_kernel_t = np.ascontiguousarray(recurrent_kernel.T)
     d_a = np.empty((time, batch, _BLOCKS * units), dtype)
     c_tm1_seq = tape["c"]
