@@ -3,10 +3,9 @@ from __future__ import annotations
 import shutil
 
 from click.testing import CliRunner
+from generated_modules import GENERATED
 
 from lstmgen.cli import main
-
-from generated_modules import GENERATED
 
 
 def run(*args):

@@ -8,12 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from generated_modules import GENERATED, ROOT
 
 from lstmgen import emit
 from lstmgen.printers import TARGETS
 from lstmgen.spec import VARIANTS, resolve_variant
-
-from generated_modules import GENERATED, ROOT
 
 
 @pytest.mark.parametrize("target", TARGETS)
