@@ -1,0 +1,37 @@
+"""The README's commands and examples are true: its code blocks run, its commands exist."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from generated_modules import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def example(name: str) -> str:
+    match = re.search(rf"<!-- readme-example: {name} -->\n```python\n(.*?)```", README, re.S)
+    assert match, f"README example {name!r} not found"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("name", ["numpy", "tf"])
+def test_readme_example_runs(name):
+    code = example(name) + "\nprint('README example ran')\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "README example ran" in result.stdout
+
+
+def test_readme_states_the_two_commands_ci_runs():
+    assert "pip install . && lstmgen emit --target all" in README
+    test_command = "pip install '.[test]' && lstmgen emit --target all --check && pytest -q"
+    assert test_command in README
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip install --quiet '.[test]'" in ci
+    assert "lstmgen emit --target all --check" in ci and "pytest -q" in ci
