@@ -263,6 +263,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
     input_dim, dtype = x_rows.shape[1], x_rows.dtype
     kernel, recurrent_kernel, _ = _check_params(params, input_dim, dtype)
     d_outputs = _as_array("d_outputs", d_outputs, (batch, time, units), dtype)
+    d_output_steps = np.ascontiguousarray(d_outputs.transpose(1, 0, 2))  # time-major
     (d_h, d_c) = _check_state("d_final_state", d_final_state, batch, units, dtype)
     recurrent_kernel_t = np.ascontiguousarray(recurrent_kernel.T)
     d_a = np.empty((time, batch, _BLOCKS * units), dtype)
@@ -273,7 +274,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
     o_seq = tape["o"]
     tanh_c_seq = tape["tanh_c"]
     for t in range(time - 1, -1, -1):
-        d_h = d_h + d_outputs[:, t]
+        d_h = d_h + d_output_steps[t]
         d_c_tm1 = _cell_backward(
             d_a[t],
             d_h,
