@@ -92,7 +92,9 @@ def test_each_adjoint_against_finite_differences(variant, point):
             for a in forward.assignments:
                 values.setdefault(a.target, a.expr.xreplace(values))
             d_x = derive.adjoint_symbol(x)
-            values.update({derive.adjoint_symbol(statement.target): 1, d_x: 0})
+            values.update(
+                {derive.adjoint_symbol(statement.target): sp.Integer(1), d_x: sp.Integer(0)}
+            )
             line = next(a for a in block.assignments if a.target == d_x)
             derived = to_elementary(line.expr.xreplace(values)).evalf(30)
             assert float(derived) == pytest.approx(float(fd), rel=1e-6, abs=1e-9), (
