@@ -162,7 +162,7 @@ def verify(variants, spec_files, activation, recurrent_activation, all_variants,
         variants = tuple(sorted(set(variants) | set(VARIANTS)))
     specs = _specs(variants, activation, recurrent_activation, spec_files)
     targets = list(TARGETS) if target == "all" else [target]
-    results = [r for spec in specs for r in run_checks(spec, targets)]
+    results = run_checks(specs, targets)
     click.echo(format_table(results))
     failed = [r for r in results if r.status == "FAIL"]
     if failed:

@@ -17,9 +17,11 @@ largest over all arrays of a check.
 
 from __future__ import annotations
 
+import os
 import random
 import types
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -439,13 +441,25 @@ def autodiff_check(spec: CellSpec, seed: int = 0) -> CheckResult:
     return _result(spec, check, error, FLOAT64_TOLERANCE)
 
 
-def run_checks(spec: CellSpec, targets: list[str]) -> list[CheckResult]:
-    """Every check for ``spec``: exact, numeric, and Keras/autodiff for each target."""
-    results = [exact_check(spec), numeric_check(spec)]
-    for target in targets:
-        results.append(keras_check(spec, target))
-        if target == "tf":
-            results.append(autodiff_check(spec))
+def run_checks(specs: list[CellSpec], targets: list[str], workers: int = 0) -> list[CheckResult]:
+    """Every check for each spec: exact, numeric, and Keras/autodiff for each target.
+
+    The exact checks (SymPy, CPU-bound, seconds each) run in ``workers`` processes (default:
+    one per core); the others run here, where TensorFlow is imported once.
+    """
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(specs) > 1:
+        with ProcessPoolExecutor(min(workers, len(specs))) as pool:
+            exact = list(pool.map(exact_check, specs))
+    else:
+        exact = [exact_check(spec) for spec in specs]
+    results = []
+    for spec, exact_result in zip(specs, exact, strict=True):
+        results += [exact_result, numeric_check(spec)]
+        for target in targets:
+            results.append(keras_check(spec, target))
+            if target == "tf":
+                results.append(autodiff_check(spec))
     return results
 
 
