@@ -29,8 +29,8 @@ HELPERS: dict[type[act.Activation], tuple[str, str, str, str, str]] = {
     act.Sigmoid: (
         "_sigmoid",
         "x",
-        "Logistic sigmoid as 0.5 * tanh(0.5 x) + 0.5: no overflow, one temporary.",
-        "y = np.multiply(x, 0.5)\nnp.tanh(y, out=y)\ny *= 0.5\ny += 0.5\nreturn y",
+        "Logistic sigmoid, overflow-free for any |x|.",
+        "y = np.multiply(x, 0.5)  # sigmoid(x) = 0.5 * tanh(0.5 * x) + 0.5\nnp.tanh(y, out=y)\ny *= 0.5\ny += 0.5\nreturn y",
         "tf.sigmoid(x)",
     ),
     act.Tanh: ("_tanh", "x", "Hyperbolic tangent.", "np.tanh(x)", "tf.tanh(x)"),

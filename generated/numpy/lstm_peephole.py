@@ -53,8 +53,8 @@ def param_shapes(input_dim, units):
 
 
 def _sigmoid(x):
-    """Logistic sigmoid as 0.5 * tanh(0.5 x) + 0.5: no overflow, one temporary."""
-    y = np.multiply(x, 0.5)
+    """Logistic sigmoid, overflow-free for any |x|."""
+    y = np.multiply(x, 0.5)  # sigmoid(x) = 0.5 * tanh(0.5 * x) + 0.5
     np.tanh(y, out=y)
     y *= 0.5
     y += 0.5
