@@ -30,7 +30,8 @@ HELPERS: dict[type[act.Activation], tuple[str, str, str, str, str]] = {
         "_sigmoid",
         "x",
         "Logistic sigmoid, overflow-free for any |x|.",
-        "y = np.multiply(x, 0.5)  # sigmoid(x) = 0.5 * tanh(0.5 * x) + 0.5\nnp.tanh(y, out=y)\ny *= 0.5\ny += 0.5\nreturn y",
+        "y = np.multiply(x, 0.5)  # sigmoid(x) = 0.5 * tanh(0.5 * x) + 0.5\n"
+        "np.tanh(y, out=y)\ny *= 0.5\ny += 0.5\nreturn y",
         "tf.sigmoid(x)",
     ),
     act.Tanh: ("_tanh", "x", "Hyperbolic tangent.", "np.tanh(x)", "tf.tanh(x)"),

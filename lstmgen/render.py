@@ -97,6 +97,22 @@ class ModuleContext:
     unit_params: tuple[str, ...]
     param_names: str
     backward_parameters: tuple[str, ...]
+    # TF target. ``has_keras_layer``: the variant reproduces ``keras.layers.<keras_layer>``
+    # (docstrings say "drop-in for" only then); ``unit_forget_bias``: it has a forget gate
+    # block, so its layer takes Keras's ``unit_forget_bias``; ``unit_param_argument``: the
+    # prefix of the layer's ``<prefix>_initializer`` / ``_regularizer`` / ``_constraint``
+    # arguments for the unit parameters ("peephole" when they are all peepholes).
+    has_keras_layer: bool
+    unit_forget_bias: bool
+    unit_param_argument: str
+    # TF target: one tape entry per step, the listed (batch, units) values stacked in one
+    # tensor (one write per step): the recurrent product's input first (the weight gradient
+    # reads it), then whatever the backward cell reads, preactivation blocks ``a_<block>``
+    # included. ``cell_backward_arguments``: the seeds, the tape entry, the unit parameters.
+    step_tape: tuple[str, ...]
+    step_tape_names: str
+    step_tape_tuple: str
+    cell_backward_arguments: tuple[str, ...]
 
 
 def module_context(
@@ -148,6 +164,11 @@ def module_context(
     direct = [s.direct_adjoint for s in states if s.direct_adjoint]
     direct += [d.name for d in backward.d_unit_params]
     d_pre = ", ".join(d.name for d in backward.d_preactivations)
+    recurrent_input = forward.states_tm1[0]
+    step_tape = (
+        recurrent_input.name,
+        *(name.name for name in backward.tape if name != recurrent_input),
+    )
     return ModuleContext(
         header=HEADER.format(variant=spec.name, target=target),
         variant=spec.name,
@@ -188,7 +209,25 @@ def module_context(
             *spec.unit_params,
         ),
         param_names=names_source(("kernel", "recurrent_kernel", "bias", *spec.unit_params)),
+        has_keras_layer=bool(spec.keras_layer),
+        unit_forget_bias="f" in spec.blocks,
+        unit_param_argument=unit_param_argument(spec.unit_params),
+        step_tape=step_tape,
+        step_tape_names=names_source(step_tape),
+        step_tape_tuple=tuple_source(step_tape),
+        cell_backward_arguments=(
+            *(s.name for s in backward.seeds),
+            *step_tape,
+            *spec.unit_params,
+        ),
     )
+
+
+def unit_param_argument(unit_params: tuple[str, ...]) -> str:
+    """``("peephole_i", "peephole_o")`` -> ``"peephole"``; any other names -> ``"unit_param"``."""
+    if unit_params and all(name.startswith("peephole_") for name in unit_params):
+        return "peephole"
+    return "unit_param"
 
 
 def tuple_source(names) -> str:

@@ -45,10 +45,11 @@ def params_of(weights, dtype):
     }
 
 
-def masks(batch, time, features, units, dtype, per_block):
-    """Dropout masks as Keras draws them (0 or 1 / (1 - rate)), fixed by a seed."""
+def masks(batch, time, features, units, dtype, per_block, blocks=4):
+    """Dropout masks as Keras draws them (0 or 1 / (1 - rate)), fixed by a seed; per gate
+    block (``blocks`` of them) with ``per_block``."""
     rng = np.random.default_rng(3)
-    lead = (4,) if per_block else ()
+    lead = (blocks,) if per_block else ()
 
     def draw(n, rate):
         kept = rng.random(lead + (batch, n)) >= rate
@@ -125,12 +126,12 @@ CASES = {
 }
 
 
-def _options(case, dtype):
+def _options(case, dtype, blocks=4):
     options = dict(CASES[case])
     kind = options.pop("dropout", None)
     if kind:
         dropout, recurrent = masks(
-            BATCH, TIME, FEATURES, UNITS, dtype, per_block=kind == "per_block"
+            BATCH, TIME, FEATURES, UNITS, dtype, per_block=kind == "per_block", blocks=blocks
         )
         options.update(dropout_mask=dropout, recurrent_dropout_mask=recurrent)
     return options
@@ -157,7 +158,7 @@ def test_backward_matches_autodiff_of_forward(variant, case):
     initial_state = tuple(inputs(1, BATCH, UNITS, dtype, seed=k)[0] for k in (5, 6))
     d_outputs = loss_weights((BATCH, TIME, UNITS), dtype)
     d_final_state = tuple(loss_weights((BATCH, UNITS), dtype, seed=k) for k in (7, 8))
-    options = _options(case, dtype)
+    options = _options(case, dtype, len(SPECS[variant].blocks))
 
     _, _, tape = module.forward(params, x, initial_state, **options)
     d_params, d_x, d_initial_state = module.backward(params, tape, d_outputs, d_final_state)

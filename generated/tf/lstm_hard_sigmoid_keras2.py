@@ -41,9 +41,9 @@ PARAM_NAMES = ("kernel", "recurrent_kernel", "bias")
 _BLOCKS = 4
 # unit_forget_bias initializes this gate block's bias to one.
 _FORGET_BLOCK = 1
-# What forward keeps per step for backward: states (after the initial one) and values.
-_TAPE_STATES = ("h", "c")
-_TAPE_VALUES = ("i", "f", "g", "o", "tanh_c")
+# What forward keeps per step for backward, stacked in one (len, batch, units) tensor: the
+# recurrent product's input (for the weight gradient), then what the backward cell reads.
+_STEP_TAPE = ("h_tm1", "a_i", "a_f", "a_o", "c_tm1", "i", "f", "g", "o", "tanh_c")
 
 
 def param_shapes(input_dim, units):
@@ -78,9 +78,9 @@ def _tanh(x):
     return tf.tanh(x)
 
 
-def _cell(a, h_tm1, c_tm1):
-    """Forward equations of one step: (new states, values the backward step reads)."""
-    a_i, a_f, a_c, a_o = tf.split(a, _BLOCKS, axis=-1)
+def _cell(a_i, a_f, a_c, a_o, h_tm1, c_tm1):
+    """Forward equations of one step, given each gate block's pre-activation: (new states,
+    this step's ``_STEP_TAPE`` values)."""
     i = _hard_sigmoid_keras2(a_i)
     f = _hard_sigmoid_keras2(a_f)
     g = _tanh(a_c)
@@ -88,13 +88,25 @@ def _cell(a, h_tm1, c_tm1):
     c = c_tm1 * f + g * i
     tanh_c = _tanh(c)
     h = o * tanh_c
-    return (h, c), (i, f, g, o, tanh_c)
+    return (h, c), (h_tm1, a_i, a_f, a_o, c_tm1, i, f, g, o, tanh_c)
 
 
-def _cell_backward(d_h, d_c, a, c_tm1, i, f, g, o, tanh_c):
+def _cell_backward(
+    d_h,
+    d_c,
+    h_tm1,
+    a_i,
+    a_f,
+    a_o,
+    c_tm1,
+    i,
+    f,
+    g,
+    o,
+    tanh_c,
+):
     """Adjoint of ``_cell``: d_a (batch, 4 * units), then the adjoints of the
     previous states that the equations read directly."""
-    a_i, a_f, a_c, a_o = tf.split(a, _BLOCKS, axis=-1)
     # h = o * tanh_c
     d_o = d_h * tanh_c
     d_tanh_c = d_h * o
@@ -117,10 +129,13 @@ def _cell_backward(d_h, d_c, a, c_tm1, i, f, g, o, tanh_c):
     return d_a, d_c_tm1
 
 
-# Dropout masks multiply the input of a product with the kernel (the input mask) or the
-# recurrent kernel (the recurrent mask). A mask is None, (batch, n): one mask for every
-# gate block, or (blocks, batch, n): one per gate block, as Keras uses with
-# recurrent_dropout. Leading axes of v (time) share the mask and fold into one GEMM.
+# Every product with the kernel or the recurrent kernel runs per gate block: on CPU a
+# (units, units) product is markedly faster than one (units, blocks * units) product, and
+# each block's pre-activations come out contiguous. Dropout masks multiply the input of a
+# product: the input mask for the kernel, the recurrent mask for the recurrent kernel. A
+# mask is None, (batch, n): one mask for every gate block, or (blocks, batch, n): one per
+# gate block, as Keras uses with recurrent_dropout. Leading axes of v (time) share the mask
+# and fold into one GEMM.
 
 
 def _matmul(v, weights):
@@ -130,35 +145,40 @@ def _matmul(v, weights):
     return tf.tensordot(v, weights, axes=1)
 
 
-def _masked_matmul(v, weights, mask):
-    """``(v * mask) @ weights``; see the note on dropout masks above."""
+def _block_inputs(v, mask):
+    """v as the product of each gate block reads it; see the note above."""
     if mask is None:
-        return _matmul(v, weights)
+        return [v] * _BLOCKS
     if mask.shape.rank == 2:
-        return _matmul(v * mask, weights)
-    blocks = tf.split(weights, _BLOCKS, axis=-1)
-    return tf.concat([_matmul(v * mask[k], w) for k, w in enumerate(blocks)], axis=-1)
+        return [v * mask] * _BLOCKS
+    return [v * mask[k] for k in range(_BLOCKS)]
 
 
-def _masked_matmul_grad_v(d_out, weights, mask):
-    """Adjoint of ``_masked_matmul`` with respect to v: ``(d_out @ weights.T) * mask``."""
+def _block_products(v, weight_blocks, mask):
+    """``[(v * mask) @ w for w in weight_blocks]``, one product per gate block."""
+    return [_matmul(u, w) for u, w in zip(_block_inputs(v, mask), weight_blocks, strict=True)]
+
+
+def _block_products_grad_v(d_out, weights_t, mask):
+    """Adjoint of ``_block_products`` with respect to v, ``(d_out @ weights.T) * mask``, for
+    d_out (..., blocks * units) and ``weights_t = weights.T`` (contiguous: a product with a
+    transposed operand is slower)."""
     if mask is None:
-        return _matmul(d_out, tf.transpose(weights))
+        return _matmul(d_out, weights_t)
     if mask.shape.rank == 2:
-        return _matmul(d_out, tf.transpose(weights)) * mask
-    pairs = zip(tf.split(d_out, _BLOCKS, axis=-1), tf.split(weights, _BLOCKS, axis=-1), strict=True)
-    return tf.add_n([_matmul(d, tf.transpose(w)) * mask[k] for k, (d, w) in enumerate(pairs)])
+        return _matmul(d_out, weights_t) * mask
+    pairs = zip(tf.split(d_out, _BLOCKS, axis=-1), tf.split(weights_t, _BLOCKS), strict=True)
+    return tf.add_n([_matmul(d, w) * mask[k] for k, (d, w) in enumerate(pairs)])
 
 
-def _masked_matmul_grad_weights(d_out, v, mask):
-    """Adjoint of ``_masked_matmul`` with respect to weights: ``(v * mask).T @ d_out``,
-    summed over the leading axes in one GEMM."""
-    if mask is None:
-        return _rows_t_matmul(v, d_out)
-    if mask.shape.rank == 2:
-        return _rows_t_matmul(v * mask, d_out)
+def _block_products_grad_weights(d_out, v, mask):
+    """Adjoint of ``_block_products`` with respect to the weights, joined along the last
+    axis: ``(v * mask).T @ d_out`` per gate block, summed over the leading axes."""
     d_blocks = tf.split(d_out, _BLOCKS, axis=-1)
-    return tf.concat([_rows_t_matmul(v * mask[k], d) for k, d in enumerate(d_blocks)], axis=-1)
+    return tf.concat(
+        [_rows_t_matmul(u, d) for u, d in zip(_block_inputs(v, mask), d_blocks, strict=True)],
+        axis=-1,
+    )
 
 
 def _rows_t_matmul(u, v):
@@ -251,19 +271,19 @@ def step(params, x_t, state, dropout_mask=None, recurrent_dropout_mask=None):
     x_t = _check_input("x_t", x_t, 2, "(batch, features)")
     batch, input_dim = x_t.shape
     dtype = x_t.dtype
-    kernel, recurrent_kernel, bias = _check_params(params, input_dim, dtype)
+    kernel, recurrent_kernel, bias, *unit_params = _check_params(params, input_dim, dtype)
     units = recurrent_kernel.shape[0]
     state = _check_state("state", state, x_t, units, dtype)
     dropout_mask = _check_dropout_mask("dropout_mask", dropout_mask, batch, input_dim, dtype)
     recurrent_dropout_mask = _check_dropout_mask(
         "recurrent_dropout_mask", recurrent_dropout_mask, batch, units, dtype
     )
-    a = (
-        _masked_matmul(x_t, kernel, dropout_mask)
-        + _masked_matmul(state[0], recurrent_kernel, recurrent_dropout_mask)
-        + bias
+    a_x = _block_products(x_t, tf.split(kernel, _BLOCKS, axis=-1), dropout_mask)
+    a_h = _block_products(
+        state[0], tf.split(recurrent_kernel, _BLOCKS, axis=-1), recurrent_dropout_mask
     )
-    new_state, _ = _cell(a, *state)
+    a = [u + v + b for u, v, b in zip(a_x, a_h, tf.split(bias, _BLOCKS), strict=True)]
+    new_state, _ = _cell(*a, *state, *unit_params)
     return new_state[0], new_state
 
 
@@ -303,7 +323,7 @@ def forward(
     x = _check_input("x", x, 3, "(batch, time, features)")
     batch, time, input_dim = x.shape
     dtype = x.dtype
-    kernel, recurrent_kernel, bias = _check_params(params, input_dim, dtype)
+    kernel, recurrent_kernel, bias, *unit_params = _check_params(params, input_dim, dtype)
     units = recurrent_kernel.shape[0]
     state = _check_state("initial_state", initial_state, x, units, dtype)
     dropout_mask = _check_dropout_mask("dropout_mask", dropout_mask, batch, input_dim, dtype)
@@ -323,43 +343,36 @@ def forward(
         tape["dropout_mask"] = dropout_mask
     if recurrent_dropout_mask is not None:
         tape["recurrent_dropout_mask"] = recurrent_dropout_mask
-    # The input projection does not depend on the recurrence: one GEMM for every step.
-    a_x = tf.TensorArray(dtype, size=steps).unstack(_masked_matmul(x, kernel, dropout_mask) + bias)
-    names = _TAPE_STATES + _TAPE_VALUES
-    arrays = {
-        name: tf.TensorArray(dtype, size=steps, element_shape=(batch, units)) for name in names
-    }
-    arrays["a"] = tf.TensorArray(dtype, size=steps, element_shape=(batch, _BLOCKS * units))
+    # The input projection does not depend on the recurrence: one GEMM per gate block for
+    # every step, each (time, batch, units).
+    a_x = _block_products(x, tf.split(kernel, _BLOCKS, axis=-1), dropout_mask)
+    a_x = [a + b for a, b in zip(a_x, tf.split(bias, _BLOCKS), strict=True)]
+    recurrent_blocks = tf.split(recurrent_kernel, _BLOCKS, axis=-1)
+    tape_steps = tf.TensorArray(dtype, size=steps, element_shape=(len(_STEP_TAPE), batch, units))
 
-    def forward_step(t, state, arrays):
-        a = a_x.read(t) + _masked_matmul(state[0], recurrent_kernel, recurrent_dropout_mask)
-        new_state, values = _cell(a, *state)
+    def forward_step(t, state, tape_steps):
+        a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
+        a = [a_x_block[t] + a_h_block for a_x_block, a_h_block in zip(a_x, a_h, strict=True)]
+        new_state, step_tape = _cell(*a, *state, *unit_params)
         if keep is not None:
             new_state = tuple(
                 tf.where(keep[t], new, old) for new, old in zip(new_state, state, strict=True)
             )
-        step_values = {
-            **dict(zip(STATE_NAMES, new_state, strict=True)),
-            **dict(zip(_TAPE_VALUES, values, strict=True)),
-            "a": a,
-        }
-        arrays = {name: array.write(t, step_values[name]) for name, array in arrays.items()}
-        return t + 1, new_state, arrays
+        # One stacked write per step: each TensorArray write costs more than the stacking.
+        return t + 1, new_state, tape_steps.write(t, tf.stack(step_tape))
 
-    _, final_state, arrays = tf.while_loop(
+    _, final_state, tape_steps = tf.while_loop(
         lambda t, *_: t < steps,
         forward_step,
-        (tf.constant(0), state, arrays),
+        (tf.constant(0), state, tape_steps),
         maximum_iterations=steps,
     )
-    for k, name in enumerate(STATE_NAMES):
-        if name in _TAPE_STATES:
-            # Index t holds the state entering step t, index t + 1 the state it leaves.
-            tape[name] = tf.concat([state[k][None], arrays[name].stack()], axis=0)
-    for name in _TAPE_VALUES:
-        tape[name] = arrays[name].stack()
-    tape["a"] = arrays["a"].stack()
-    outputs = tape["h"][1:]
+    tape["steps"] = tape_steps.stack()
+    # The state entering each step (the product with the recurrent kernel read it); the
+    # state leaving step t enters step t + 1, so the outputs follow from it.
+    h_tm1 = tape["steps"][:, 0]
+    tape["h_tm1"] = h_tm1
+    outputs = tf.concat([h_tm1, final_state[0][None]], axis=0)[1:]
     if keep is not None:
         if zero_output_for_mask:
             shown = keep
@@ -389,7 +402,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
     x = tape["x"]
     time, batch, input_dim = x.shape
     dtype = x.dtype
-    kernel, recurrent_kernel, _ = _check_params(params, input_dim, dtype)
+    kernel, recurrent_kernel, _, *unit_params = _check_params(params, input_dim, dtype)
     units = recurrent_kernel.shape[0]
     steps = tf.shape(x)[0]
     d_outputs = _as_tensor("d_outputs", d_outputs, (batch, time, units), dtype)
@@ -400,13 +413,8 @@ def backward(params, tape, d_outputs, d_final_state=None):
         d_outputs = tf.where(tape["shown"], d_outputs, tf.zeros_like(d_outputs))
     dropout_mask = tape.get("dropout_mask")
     recurrent_dropout_mask = tape.get("recurrent_dropout_mask")
-    a_seq = tape["a"]
-    c_tm1_seq = tape["c"]
-    i_seq = tape["i"]
-    f_seq = tape["f"]
-    g_seq = tape["g"]
-    o_seq = tape["o"]
-    tanh_c_seq = tape["tanh_c"]
+    tape_steps = tape["steps"]
+    recurrent_kernel_t = tf.transpose(recurrent_kernel)
     d_a_steps = tf.TensorArray(dtype, size=steps, element_shape=(batch, _BLOCKS * units))
 
     def backward_step(t, d_state, d_a_steps):
@@ -419,15 +427,10 @@ def backward(params, tape, d_outputs, d_final_state=None):
         d_a, d_c_tm1 = _cell_backward(
             d_h,
             d_c,
-            a_seq[t],
-            c_tm1_seq[t],
-            i_seq[t],
-            f_seq[t],
-            g_seq[t],
-            o_seq[t],
-            tanh_c_seq[t],
+            *tf.unstack(tape_steps[t]),
+            *unit_params,
         )
-        d_h = _masked_matmul_grad_v(d_a, recurrent_kernel, recurrent_dropout_mask)
+        d_h = _block_products_grad_v(d_a, recurrent_kernel_t, recurrent_dropout_mask)
         d_c = d_c_tm1
         d_state = (d_h, d_c)
         if keep is not None:
@@ -442,13 +445,14 @@ def backward(params, tape, d_outputs, d_final_state=None):
     )
     # Weight and input gradients as single GEMMs over every step.
     d_a = d_a_steps.stack()
-    h_tm1 = tape["h"][:-1]
     d_params = {
-        "kernel": _masked_matmul_grad_weights(d_a, x, dropout_mask),
-        "recurrent_kernel": _masked_matmul_grad_weights(d_a, h_tm1, recurrent_dropout_mask),
+        "kernel": _block_products_grad_weights(d_a, x, dropout_mask),
+        "recurrent_kernel": _block_products_grad_weights(
+            d_a, tape["h_tm1"], recurrent_dropout_mask
+        ),
         "bias": tf.reduce_sum(d_a, axis=(0, 1)),
     }
-    d_x = _masked_matmul_grad_v(d_a, kernel, dropout_mask)
+    d_x = _block_products_grad_v(d_a, tf.transpose(kernel), dropout_mask)
     return d_params, tf.transpose(d_x, (1, 0, 2)), d_initial_state
 
 
@@ -459,10 +463,12 @@ def _forward_with_backward_gradient(params, x, initial_state, **options):
     ``options`` (masks, zero_output_for_mask) are constants of it.
     """
 
+    n_params = len(PARAM_NAMES)
+
     @tf.custom_gradient
-    def run(x, kernel, recurrent_kernel, bias, *initial_state):
-        params = {"kernel": kernel, "recurrent_kernel": recurrent_kernel, "bias": bias}
-        outputs, final_state, tape = forward(params, x, initial_state, **options)
+    def run(x, *tensors):
+        params = dict(zip(PARAM_NAMES, tensors[:n_params], strict=True))
+        outputs, final_state, tape = forward(params, x, tensors[n_params:], **options)
 
         def grad(d_outputs, *d_final_state):
             d_params, d_x, d_initial_state = backward(params, tape, d_outputs, d_final_state)
