@@ -105,14 +105,17 @@ class ModuleContext:
     has_keras_layer: bool
     unit_forget_bias: bool
     unit_param_argument: str
-    # TF target: one tape entry per step, the listed (batch, units) values stacked in one
-    # tensor (one write per step): the recurrent product's input first (the weight gradient
-    # reads it), then whatever the backward cell reads, preactivation blocks ``a_<block>``
-    # included. ``cell_backward_arguments``: the seeds, the tape entry, the unit parameters.
-    step_tape: tuple[str, ...]
-    step_tape_names: str
-    step_tape_tuple: str
+    # TF target tape: the sequence of each taped state (``tape_state_names``), and per step
+    # the other values the backward cell reads (``step_values``: forward values and
+    # pre-activation blocks), stacked in one tensor, one write per step. ``state_reads``:
+    # the backward cell's state arguments; ``cell_backward_arguments``: the seeds, the state
+    # reads, the step values, the unit parameters.
+    step_values: tuple[str, ...]
+    step_values_names: str
+    step_values_tuple: str
+    state_reads: tuple[TapeRead, ...]
     cell_backward_arguments: tuple[str, ...]
+    d_preactivations_tuple: str
 
 
 def module_context(
@@ -164,11 +167,9 @@ def module_context(
     direct = [s.direct_adjoint for s in states if s.direct_adjoint]
     direct += [d.name for d in backward.d_unit_params]
     d_pre = ", ".join(d.name for d in backward.d_preactivations)
-    recurrent_input = forward.states_tm1[0]
-    step_tape = (
-        recurrent_input.name,
-        *(name.name for name in backward.tape if name != recurrent_input),
-    )
+    states_read = set(forward.states) | set(forward.states_tm1)
+    state_reads = tuple(r for r in reads if r.kind in ("state", "state_tm1"))
+    step_values = tuple(name.name for name in backward.tape if name not in states_read)
     return ModuleContext(
         header=HEADER.format(variant=spec.name, target=target),
         variant=spec.name,
@@ -212,14 +213,17 @@ def module_context(
         has_keras_layer=bool(spec.keras_layer),
         unit_forget_bias="f" in spec.blocks,
         unit_param_argument=unit_param_argument(spec.unit_params),
-        step_tape=step_tape,
-        step_tape_names=names_source(step_tape),
-        step_tape_tuple=tuple_source(step_tape),
+        step_values=step_values,
+        step_values_names=names_source(step_values),
+        step_values_tuple=tuple_source(step_values),
+        state_reads=state_reads,
         cell_backward_arguments=(
             *(s.name for s in backward.seeds),
-            *step_tape,
+            *(r.name for r in state_reads),
+            *step_values,
             *spec.unit_params,
         ),
+        d_preactivations_tuple=tuple_source(d.name for d in backward.d_preactivations),
     )
 
 

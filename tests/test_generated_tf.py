@@ -175,16 +175,17 @@ def test_backward_matches_autodiff_of_forward(variant, case):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_forward_and_backward_compile(dtype, mode):
-    """Eager, tf.function and XLA runs agree with eager autodiff of the forward."""
-    variant = "lstm_hard_sigmoid"
+@pytest.mark.parametrize("variant", ["lstm_hard_sigmoid", "lstm_peephole_cifg"])
+def test_forward_and_backward_compile(variant, dtype, mode):
+    """Eager, tf.function and XLA runs agree with eager autodiff of the forward (a variant
+    with 3 gate blocks and per-unit parameters too)."""
     module = load(variant)
-    params = params_of(random_weights(FEATURES, UNITS), dtype)
+    params = random_params(module, FEATURES, UNITS, dtype)
     x = inputs(BATCH, TIME, FEATURES, dtype)
     initial_state = tuple(inputs(1, BATCH, UNITS, dtype, seed=k)[0] for k in (5, 6))
     d_outputs = loss_weights((BATCH, TIME, UNITS), dtype)
     d_final_state = tuple(loss_weights((BATCH, UNITS), dtype, seed=k) for k in (7, 8))
-    options = _options("dropout_per_block_mask", dtype)
+    options = _options("dropout_per_block_mask", dtype, len(SPECS[variant].blocks))
 
     def run(params, x, initial_state, d_outputs, d_final_state):
         outputs, final_state, tape = module.forward(params, x, initial_state, **options)

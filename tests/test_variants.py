@@ -1,6 +1,7 @@
 """Every built-in variant across targets, and the peephole variants' exact reductions.
 
-* Generated TF vs generated NumPy (forward and backward, float64), every variant.
+* Generated TF vs generated NumPy (forward and backward, float64), every variant and the
+  spec-file cells of ``examples/`` (one state, two gate blocks: JANET).
 * The generated Keras layer of every variant: its gradient (``backward`` through
   ``tf.custom_gradient``) vs tf.GradientTape over the generated forward, weights and
   initialization, a training step, and a ``.keras`` save/load round trip.
@@ -19,7 +20,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from generated_modules import load_generated
+from generated_modules import ROOT, load_generated
 from tf_helpers import (
     ALL_VARIANTS,
     SPECS,
@@ -31,26 +32,29 @@ from tf_helpers import (
     outputs_and_gradients,
 )
 
+from lstmgen import emit
+from lstmgen.specfile import load_spec
+from lstmgen.verify import load_module
+
 BATCH, TIME, FEATURES, UNITS = 3, 5, 4, 5
 TOL = TOLERANCE["float64"]
 # A leading masked step, gaps and a fully masked sequence.
 ARBITRARY_MASK = np.array([[0, 1, 0, 1, 1], [1, 0, 0, 1, 0], [0, 0, 0, 0, 0]], bool)
-PEEPHOLE_VARIANTS = tuple(v for v in ALL_VARIANTS if SPECS[v].unit_params)
 
 
-def variant_weights(variant, seed=0, unit_scale=0.5):
-    """Weights of ``variant`` in ``PARAM_NAMES`` order, float64, every entry non-trivial
-    (unit parameters scaled by ``unit_scale``; 0 gives zero peepholes)."""
+def variant_weights(variant, seed=0, unit_scale=0.5, module=None):
+    """Weights of ``variant`` (or of ``module``) in ``PARAM_NAMES`` order, float64, every
+    entry non-trivial (unit parameters scaled by ``unit_scale``; 0 gives zero peepholes)."""
     rng = np.random.default_rng(seed)
-    shapes = load(variant).param_shapes(FEATURES, UNITS)
+    shapes = (module or load(variant)).param_shapes(FEATURES, UNITS)
     return [
         rng.normal(0.0, 0.5 if k < 3 else unit_scale, shape)
         for k, shape in enumerate(shapes.values())
     ]
 
 
-def initial_state(dtype="float64"):
-    return [inputs(1, BATCH, UNITS, dtype, seed=k)[0] for k in (5, 6)]
+def initial_state(dtype="float64", states=2):
+    return [inputs(1, BATCH, UNITS, dtype, seed=k)[0] for k in range(5, 5 + states)]
 
 
 def loss_of(results):
@@ -61,11 +65,11 @@ def loss_of(results):
     )
 
 
-def autodiff_of_forward(variant, weights, x, state, mask=None):
+def autodiff_of_forward(variant, weights, x, state, mask=None, module=None):
     """tf.GradientTape over the generated TF ``forward`` (no custom gradient), for the loss
     of ``outputs_and_gradients`` on (outputs, *final_state): gradients w.r.t. x, the
     initial states and each parameter in ``PARAM_NAMES`` order."""
-    module = load(variant)
+    module = module or load(variant)
     params = {name: tf.constant(w) for name, w in zip(module.PARAM_NAMES, weights, strict=True)}
     watched = [x, *state, *params.values()]
     with tf.GradientTape() as tape:
@@ -84,20 +88,19 @@ def generated_layer(variant, weights, dtype="float64", **kwargs):
     return layer
 
 
-# --- every variant -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("variant", ALL_VARIANTS)
-def test_tf_matches_numpy(variant):
-    tf_module, np_module = load(variant), load_generated("numpy", variant)
+def compare_tf_with_numpy(tf_module, np_module, weights):
+    """Forward and backward of the two targets agree (float64), with non-zero seeds for
+    every output and final state."""
     assert tf_module.PARAM_NAMES == np_module.PARAM_NAMES
     assert tf_module.STATE_NAMES == np_module.STATE_NAMES
-    names = np_module.PARAM_NAMES
-    params = dict(zip(names, variant_weights(variant), strict=True))
+    names, states = np_module.PARAM_NAMES, len(np_module.STATE_NAMES)
+    params = dict(zip(names, weights, strict=True))
     x = inputs(BATCH, TIME, FEATURES).numpy() * 2
-    state = tuple(s.numpy() for s in initial_state())
+    state = tuple(s.numpy() for s in initial_state(states=states))
     d_outputs = loss_weights((BATCH, TIME, UNITS), "float64").numpy()
-    d_final = tuple(loss_weights((BATCH, UNITS), "float64", seed=k).numpy() for k in (7, 8))
+    d_final = tuple(
+        loss_weights((BATCH, UNITS), "float64", seed=k).numpy() for k in range(7, 7 + states)
+    )
 
     expected_outputs, expected_final, np_tape = np_module.forward(params, x, state)
     expected = np_module.backward(params, np_tape, d_outputs, d_final)
@@ -112,6 +115,51 @@ def test_tf_matches_numpy(variant):
         TOL,
         "backward",
     )
+    return d_params, d_x, d_initial
+
+
+# --- every variant -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ALL_VARIANTS)
+def test_tf_matches_numpy(variant):
+    compare_tf_with_numpy(load(variant), load_generated("numpy", variant), variant_weights(variant))
+
+
+def test_tape_crosses_tf_function_boundaries():
+    """A tape returned from one tf.function (its TensorArrays stacked into tensors) feeds
+    ``backward`` in another, as it does eagerly."""
+    module = load("lstm_peephole")
+    params = dict(zip(module.PARAM_NAMES, variant_weights("lstm_peephole"), strict=True))
+    x, state = inputs(BATCH, TIME, FEATURES), tuple(initial_state())
+    d_outputs = loss_weights((BATCH, TIME, UNITS), "float64")
+    _, _, tape = tf.function(module.forward)(params, x, state)
+    _, _, eager_tape = module.forward(params, x, state)
+    expected = module.backward(params, eager_tape, d_outputs)
+    for backward in (tf.function(module.backward), module.backward):
+        d_params, d_x, d_initial = backward(params, tape, d_outputs)
+        assert_all_close(
+            [*d_params.values(), d_x, *d_initial],
+            [*expected[0].values(), expected[1], *expected[2]],
+            TOL,
+        )
+
+
+@pytest.mark.parametrize("example", ["janet", "peephole_lstm"])
+def test_spec_file_cells_tf_matches_numpy_and_autodiff(example):
+    spec = load_spec(ROOT / "examples" / f"{example}.toml")
+    tf_module = load_module(emit.build(spec, "tf"), f"test_variants_tf_{example}")
+    np_module = load_module(emit.build(spec, "numpy"), f"test_variants_numpy_{example}")
+    weights = variant_weights(None, module=np_module)
+    compare_tf_with_numpy(tf_module, np_module, weights)
+    # Through the layer (one state included) with a mask: backward vs autodiff.
+    layer = tf_module.LAYER(UNITS, return_sequences=True, return_state=True, dtype="float64")
+    layer.build((None, None, FEATURES))
+    layer.set_weights(weights)
+    x, state = inputs(BATCH, TIME, FEATURES), initial_state(states=len(spec.states))
+    _, gradients = outputs_and_gradients(layer, x, state, mask=ARBITRARY_MASK)
+    expected = autodiff_of_forward(None, weights, x, state, mask=ARBITRARY_MASK, module=tf_module)
+    assert_all_close(gradients, expected, TOL, "gradients")
 
 
 @pytest.mark.parametrize("variant", ALL_VARIANTS)

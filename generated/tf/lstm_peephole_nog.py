@@ -18,8 +18,8 @@ the per-unit parameters peephole_i, peephole_f, each (units,):
 ``lstmgen derive --variant lstm_peephole_nog``); each adjoint block names the
 forward line it differentiates. ``forward``, ``backward`` and ``step`` take and return
 tensors and trace under ``tf.function`` (``jit_compile=True`` included): the time loops
-are ``tf.while_loop``s, the input projection and the weight gradients are single GEMMs
-over every step.
+are ``tf.while_loop``s, every product with the weights runs per gate block, and the
+weight and input gradients are single GEMMs per gate block over every step.
 
 ``LAYER``, the class ``LSTMPeepholeNog``, is a Keras 3 recurrent layer for this variant,
 which has no stock Keras counterpart; it takes the arguments of ``keras.layers.LSTM``
@@ -41,9 +41,10 @@ PARAM_NAMES = ("kernel", "recurrent_kernel", "bias", "peephole_i", "peephole_f")
 _BLOCKS = 3
 # unit_forget_bias initializes this gate block's bias to one.
 _FORGET_BLOCK = 1
-# What forward keeps per step for backward, stacked in one (len, batch, units) tensor: the
-# recurrent product's input (for the weight gradient), then what the backward cell reads.
-_STEP_TAPE = ("h_tm1", "c_tm1", "i", "f", "g", "h")
+# What forward keeps for backward: the sequence of each of these states (the first one's is
+# the recurrent product's input), and per step these values, stacked in one tensor.
+_TAPE_STATES = ("h", "c")
+_STEP_VALUES = ("i", "f", "g")
 
 
 def param_shapes(input_dim, units):
@@ -77,30 +78,29 @@ def _tanh(x):
 
 def _cell(a_i, a_f, a_c, h_tm1, c_tm1, peephole_i, peephole_f):
     """Forward equations of one step, given each gate block's pre-activation: (new states,
-    this step's ``_STEP_TAPE`` values)."""
+    this step's ``_STEP_VALUES``)."""
     i = _sigmoid(a_i + c_tm1 * peephole_i)
     f = _sigmoid(a_f + c_tm1 * peephole_f)
     g = _tanh(a_c)
     c = c_tm1 * f + g * i
     h = _tanh(c)
-    return (h, c), (h_tm1, c_tm1, i, f, g, h)
+    return (h, c), (i, f, g)
 
 
 def _cell_backward(
     d_h,
     d_c,
-    h_tm1,
     c_tm1,
+    h,
     i,
     f,
     g,
-    h,
     peephole_i,
     peephole_f,
 ):
-    """Adjoint of ``_cell``: d_a (batch, 3 * units), then the adjoints of the
-    previous states that the equations read directly, then this step's
-    contributions (batch, units) to the adjoints of the per-unit parameters."""
+    """Adjoint of ``_cell``: the pre-activations' adjoints (one per gate block), then the
+    adjoints of the previous states that the equations read directly, then this
+    step's contributions (batch, units) to the adjoints of the per-unit parameters."""
     # h = tanh(c)
     d_c = d_c + d_h * (1 - h**2)
     # c = f * c_tm1 + i * g
@@ -118,8 +118,7 @@ def _cell_backward(
     d_a_i = d_i * i * (1 - i)
     d_c_tm1 = d_c_tm1 + d_i * i * peephole_i * (1 - i)
     d_peephole_i = c_tm1 * d_i * i * (1 - i)
-    d_a = tf.concat((d_a_i, d_a_f, d_a_c), axis=-1)
-    return d_a, d_c_tm1, d_peephole_i, d_peephole_f
+    return (d_a_i, d_a_f, d_a_c), d_c_tm1, d_peephole_i, d_peephole_f
 
 
 # Every product with the kernel or the recurrent kernel runs per gate block: on CPU a
@@ -152,26 +151,44 @@ def _block_products(v, weight_blocks, mask):
     return [_matmul(u, w) for u, w in zip(_block_inputs(v, mask), weight_blocks, strict=True)]
 
 
-def _block_products_grad_v(d_out, weights_t, mask):
-    """Adjoint of ``_block_products`` with respect to v, ``(d_out @ weights.T) * mask``, for
-    d_out (..., blocks * units) and ``weights_t = weights.T`` (contiguous: a product with a
+def _block_products_grad_v(d_blocks, weights_t_blocks, mask):
+    """Adjoint of ``_block_products`` with respect to v: the sum over gate blocks of
+    ``(d @ w.T) * mask``, given each block's ``w.T`` (contiguous: a product with a
     transposed operand is slower)."""
+    products = [_matmul(d, w) for d, w in zip(d_blocks, weights_t_blocks, strict=True)]
     if mask is None:
-        return _matmul(d_out, weights_t)
+        return tf.add_n(products)
     if mask.shape.rank == 2:
-        return _matmul(d_out, weights_t) * mask
-    pairs = zip(tf.split(d_out, _BLOCKS, axis=-1), tf.split(weights_t, _BLOCKS), strict=True)
-    return tf.add_n([_matmul(d, w) * mask[k] for k, (d, w) in enumerate(pairs)])
+        return tf.add_n(products) * mask
+    return tf.add_n([product * mask[k] for k, product in enumerate(products)])
 
 
-def _block_products_grad_weights(d_out, v, mask):
-    """Adjoint of ``_block_products`` with respect to the weights, joined along the last
-    axis: ``(v * mask).T @ d_out`` per gate block, summed over the leading axes."""
-    d_blocks = tf.split(d_out, _BLOCKS, axis=-1)
-    return tf.concat(
-        [_rows_t_matmul(u, d) for u, d in zip(_block_inputs(v, mask), d_blocks, strict=True)],
-        axis=-1,
+def _block_products_grad_weights(d_blocks, v, mask):
+    """Adjoint of ``_block_products`` with respect to the weights, blocks joined along the
+    last axis: ``(v * mask).T @ d`` per gate block, summed over the leading axes."""
+    pairs = zip(_block_inputs(v, mask), d_blocks, strict=True)
+    return tf.concat([_rows_t_matmul(u, d) for u, d in pairs], axis=-1)
+
+
+def _tape_array(dtype, size, element_shape):
+    """A TensorArray for the tape whose entries survive reads."""
+    return tf.TensorArray(dtype, size=size, element_shape=element_shape, clear_after_read=False)
+
+
+def _read(entry, t, dtype, shape):
+    """Step t of a tape entry: a TensorArray, or its list handle (what a TensorArray
+    becomes when a ``tf.function`` returns it)."""
+    if isinstance(entry, tf.TensorArray):
+        return entry.read(t)
+    value = tf.raw_ops.TensorListGetItem(
+        input_handle=entry, index=t, element_shape=-1, element_dtype=dtype
     )
+    return tf.ensure_shape(value, shape)
+
+
+def _transposed_blocks(weights):
+    """Each gate block of ``weights`` (n, blocks * units), transposed: (units, n), contiguous."""
+    return tf.split(tf.transpose(weights), _BLOCKS)
 
 
 def _rows_t_matmul(u, v):
@@ -308,7 +325,9 @@ def forward(
     Returns:
         (outputs, final_state, tape): outputs (batch, time, units) hold the output at
         every step; final_state is a tuple in ``STATE_NAMES`` order; tape holds what
-        ``backward`` reads (time-major tensors).
+        ``backward`` reads: time-major tensors, and TensorArrays that ``backward`` reads
+        one step at a time (returned from a ``tf.function``, they become list handles,
+        which ``backward`` reads too).
 
     Raises:
         ValueError: wrong shapes or missing parameters.
@@ -336,36 +355,45 @@ def forward(
         tape["dropout_mask"] = dropout_mask
     if recurrent_dropout_mask is not None:
         tape["recurrent_dropout_mask"] = recurrent_dropout_mask
-    # The input projection does not depend on the recurrence: one GEMM per gate block for
-    # every step, each (time, batch, units).
-    a_x = _block_products(x, tf.split(kernel, _BLOCKS, axis=-1), dropout_mask)
-    a_x = [a + b for a, b in zip(a_x, tf.split(bias, _BLOCKS), strict=True)]
+    kernel_blocks = tf.split(kernel, _BLOCKS, axis=-1)
     recurrent_blocks = tf.split(recurrent_kernel, _BLOCKS, axis=-1)
-    tape_steps = tf.TensorArray(dtype, size=steps, element_shape=(len(_STEP_TAPE), batch, units))
+    bias_blocks = tf.split(bias, _BLOCKS)
+    # Index t of a state's sequence holds the state entering step t (the initial state at
+    # 0). Entries stay readable: backward may read one twice, or run twice on one tape.
+    sequences = {
+        name: _tape_array(dtype, steps + 1, (batch, units)).write(0, s)
+        for name, s in zip(STATE_NAMES, state, strict=True)
+        if name in _TAPE_STATES
+    }
+    values = _tape_array(dtype, steps, (len(_STEP_VALUES), batch, units))
 
-    def forward_step(t, state, tape_steps):
+    def forward_step(t, state, sequences, values):
+        # The input's products run per step too: a precomputed (time, batch, blocks * units)
+        # projection costs more (memory) than it saves, with XLA most of all.
+        a_x = _block_products(x[t], kernel_blocks, dropout_mask)
         a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
-        a = [a_x_block[t] + a_h_block for a_x_block, a_h_block in zip(a_x, a_h, strict=True)]
-        new_state, step_tape = _cell(*a, *state, *unit_params)
+        a = [u + v + b for u, v, b in zip(a_x, a_h, bias_blocks, strict=True)]
+        new_state, step_values = _cell(*a, *state, *unit_params)
         if keep is not None:
             new_state = tuple(
                 tf.where(keep[t], new, old) for new, old in zip(new_state, state, strict=True)
             )
+        new = dict(zip(STATE_NAMES, new_state, strict=True))
+        sequences = {name: array.write(t + 1, new[name]) for name, array in sequences.items()}
         # One stacked write per step: each TensorArray write costs more than the stacking.
-        return t + 1, new_state, tape_steps.write(t, tf.stack(step_tape))
+        return t + 1, new_state, sequences, values.write(t, tf.stack(step_values))
 
-    _, final_state, tape_steps = tf.while_loop(
+    _, final_state, tape["sequences"], tape["values"] = tf.while_loop(
         lambda t, *_: t < steps,
         forward_step,
-        (tf.constant(0), state, tape_steps),
+        (tf.constant(0), state, sequences, values),
         maximum_iterations=steps,
     )
-    tape["steps"] = tape_steps.stack()
-    # The state entering each step (the product with the recurrent kernel read it); the
-    # state leaving step t enters step t + 1, so the outputs follow from it.
-    h_tm1 = tape["steps"][:, 0]
-    tape["h_tm1"] = h_tm1
-    outputs = tf.concat([h_tm1, final_state[0][None]], axis=0)[1:]
+    # The backward cell reads the tape one step at a time; only the first state's sequence
+    # is needed whole (the outputs, and the recurrent kernel's gradient).
+    h_sequence = tape["sequences"]["h"].stack()
+    tape["h_tm1"] = h_sequence[:-1]
+    outputs = h_sequence[1:]
     if keep is not None:
         if zero_output_for_mask:
             shown = keep
@@ -406,35 +434,43 @@ def backward(params, tape, d_outputs, d_final_state=None):
         d_outputs = tf.where(tape["shown"], d_outputs, tf.zeros_like(d_outputs))
     dropout_mask = tape.get("dropout_mask")
     recurrent_dropout_mask = tape.get("recurrent_dropout_mask")
-    tape_steps = tape["steps"]
-    recurrent_kernel_t = tf.transpose(recurrent_kernel)
-    d_a_steps = tf.TensorArray(dtype, size=steps, element_shape=(batch, _BLOCKS * units))
+    sequences = tape["sequences"]
+    values = tape["values"]
+    recurrent_t_blocks = _transposed_blocks(recurrent_kernel)
+    # The pre-activations' adjoints, one array per gate block: each (time, batch, units)
+    # block feeds the weight and input gradients directly.
+    d_a_steps = [
+        tf.TensorArray(dtype, size=steps, element_shape=(batch, units)) for _ in range(_BLOCKS)
+    ]
     # The per-unit parameters' adjoints, summed over batch and time in the loop.
     d_unit_params = {name: tf.zeros((units,), dtype) for name in PARAM_NAMES[3:]}
 
     def backward_step(t, d_state, d_a_steps, d_unit_params):
-        d_h, d_c = d_state
+        (d_h, d_c) = d_state
         d_h = d_h + d_outputs[t]
         if keep is not None:
             # A masked step passed its states through: their adjoints go around the cell.
             d_around = tuple(tf.where(keep[t], tf.zeros_like(d), d) for d in (d_h, d_c))
-            d_h, d_c = (tf.where(keep[t], d, tf.zeros_like(d)) for d in (d_h, d_c))
+            (d_h, d_c) = (tf.where(keep[t], d, tf.zeros_like(d)) for d in (d_h, d_c))
         d_a, d_c_tm1, d_peephole_i, d_peephole_f = _cell_backward(
             d_h,
             d_c,
-            *tf.unstack(tape_steps[t]),
+            _read(sequences["c"], t, dtype, (batch, units)),
+            _read(sequences["h"], t + 1, dtype, (batch, units)),
+            *tf.unstack(_read(values, t, dtype, (len(_STEP_VALUES), batch, units))),
             *unit_params,
         )
-        d_h = _block_products_grad_v(d_a, recurrent_kernel_t, recurrent_dropout_mask)
+        d_h = _block_products_grad_v(d_a, recurrent_t_blocks, recurrent_dropout_mask)
         d_c = d_c_tm1
         d_state = (d_h, d_c)
         if keep is not None:
             d_state = tuple(d + d_skip for d, d_skip in zip(d_state, d_around, strict=True))
+        d_a_steps = [array.write(t, d) for array, d in zip(d_a_steps, d_a, strict=True)]
         d_unit_params = {
             "peephole_i": d_unit_params["peephole_i"] + tf.reduce_sum(d_peephole_i, axis=0),
             "peephole_f": d_unit_params["peephole_f"] + tf.reduce_sum(d_peephole_f, axis=0),
         }
-        return t - 1, d_state, d_a_steps.write(t, d_a), d_unit_params
+        return t - 1, d_state, d_a_steps, d_unit_params
 
     _, d_initial_state, d_a_steps, d_unit_params = tf.while_loop(
         lambda t, *_: t >= 0,
@@ -442,17 +478,17 @@ def backward(params, tape, d_outputs, d_final_state=None):
         (steps - 1, d_state, d_a_steps, d_unit_params),
         maximum_iterations=steps,
     )
-    # Weight and input gradients as single GEMMs over every step.
-    d_a = d_a_steps.stack()
+    # Weight and input gradients as one GEMM per gate block over every step.
+    d_a = [array.stack() for array in d_a_steps]
     d_params = {
         "kernel": _block_products_grad_weights(d_a, x, dropout_mask),
         "recurrent_kernel": _block_products_grad_weights(
             d_a, tape["h_tm1"], recurrent_dropout_mask
         ),
-        "bias": tf.reduce_sum(d_a, axis=(0, 1)),
+        "bias": tf.concat([tf.reduce_sum(d, axis=(0, 1)) for d in d_a], axis=-1),
         **d_unit_params,
     }
-    d_x = _block_products_grad_v(d_a, tf.transpose(kernel), dropout_mask)
+    d_x = _block_products_grad_v(d_a, _transposed_blocks(kernel), dropout_mask)
     return d_params, tf.transpose(d_x, (1, 0, 2)), d_initial_state
 
 
