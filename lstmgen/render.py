@@ -73,7 +73,6 @@ class ModuleContext:
     states_tuple: str
     states_tm1_csv: str
     seeds: tuple[str, ...]
-    seeds_csv: str
     seeds_tuple: str
     forward_lines: tuple[str, ...]
     backward_lines: tuple[str, ...]
@@ -90,7 +89,6 @@ class ModuleContext:
     # Tape keys as string-literal tuples, and the gate block unit_forget_bias sets to one
     # (-1: none); used by the TF template.
     tape_state_names: str
-    tape_value_names: str
     forget_block: int
     # Per-unit parameters (peepholes), each (units,), after kernel, recurrent_kernel, bias;
     # the backward cell returns their per-step adjoints after the direct state adjoints.
@@ -185,7 +183,6 @@ def module_context(
         states_tuple=tuple_source(s.name for s in states),
         states_tm1_csv=", ".join(s.tm1 for s in states),
         seeds=tuple(s.name for s in backward.seeds),
-        seeds_csv=", ".join(s.name for s in backward.seeds),
         seeds_tuple=tuple_source(s.name for s in backward.seeds),
         forward_lines=printed.forward_lines,
         backward_lines=printed.backward_lines,
@@ -200,7 +197,6 @@ def module_context(
         backward_assign=f"{', '.join(direct)} = " if direct else "",
         keras_layer=spec.keras_layer,
         tape_state_names=names_source(s.name for s in states if s.taped),
-        tape_value_names=names_source(tape_values),
         forget_block=spec.blocks.index("f") if "f" in spec.blocks else -1,
         unit_params=spec.unit_params,
         backward_parameters=(
