@@ -84,3 +84,10 @@ def test_verify_prints_a_table_and_exit_code(tmp_path):
     assert lines[0].split()[:3] == ["variant", "check", "max"]
     assert sum("PASS" in line for line in lines) == 3
     assert shutil.which("lstmgen") is not None
+
+
+def test_verify_tf_target_rows():
+    result = run("verify", "--variant", "lstm", "--target", "tf")
+    assert result.exit_code == 0, result.output
+    assert "keras-tf" in result.output and "autodiff-tf" in result.output
+    assert result.output.count("PASS") == 4
