@@ -113,17 +113,15 @@ def peephole_spec(
     gate_in = "i * " if input_gate else ""
     keep = "f * c_tm1" if forget_gate else "c_tm1"
     lines.append(("c", f"{keep} + {gate_in}{candidate}"))
-    squashed = "c"
-    if output_activation:
-        lines.append(("tanh_c", "tanh(c)"))
-        squashed = "tanh_c"
-    if output_gate:
+    if not output_gate:
+        lines.append(("h", "tanh(c)" if output_activation else "1 * c"))
+    else:
+        if output_activation:
+            lines.append(("tanh_c", "tanh(c)"))
         blocks.append("o")
         params.append("peephole_o")
         lines.append(("o", "sigmoid(a_o + peephole_o * c)"))
-        lines.append(("h", f"o * {squashed}"))
-    else:
-        lines[-1:] = [("h", "tanh(c)")] if output_activation else [("h", "1 * c")]
+        lines.append(("h", "o * tanh_c" if output_activation else "o * c"))
     return CellSpec(
         name=name,
         summary=summary,

@@ -9,7 +9,7 @@ import sympy as sp
 import tensorflow as tf
 
 from lstmgen.activations import ACTIVATIONS, to_elementary
-from lstmgen.printers import HELPERS, print_programs  # noqa: F401
+from lstmgen.printers import HELPERS
 from lstmgen.verify import keras_activation
 
 POINTS = np.array([-7.0, -5.0, -3.0, -2.5, -1.0, -0.25, 0.0, 0.25, 1.0, 2.5, 3.0, 5.0, 6.0, 7.0])
