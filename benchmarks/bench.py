@@ -1,16 +1,25 @@
-"""Benchmark: generated LSTM modules vs Keras, PyTorch and a GEMM lower bound -> table + JSON.
+"""Benchmark: generated cell modules vs Keras, PyTorch and a GEMM lower bound -> table + JSON.
 
 Run on demand from the repository root (not part of the test suite)::
 
     python benchmarks/bench.py --quick                   # reference size only
     python benchmarks/bench.py                           # reference + every sweep
     python benchmarks/bench.py --variant lstm --sweep time --json benchmarks/results-time.json
+    python benchmarks/bench.py --quick --variant all --impl gen_tf,keras,bound  # every variant
     python benchmarks/bench.py --tape-bytes              # tape size only, no timing
 
-Every implementation computes the same function at float32 with the same weights: an LSTM over
-``x: (batch, time, input)`` returning every output, and, for the ``forward+backward`` pass, the
-gradient of ``sum(outputs * w)`` w.r.t. ``x`` and every weight. Each timed call ends with its
-results as NumPy arrays, so asynchronous work is inside the timing. See benchmarks/README.md.
+Every implementation computes the same function at float32 with the same weights: the
+variant's cell over ``x: (batch, time, input)`` returning every output, and, for the
+``forward+backward`` pass, the gradient of ``sum(outputs * w)`` w.r.t. ``x`` and every
+weight. The weights' names and shapes come from the generated module's ``PARAM_NAMES`` and
+``param_shapes``. Each timed call ends with its results as NumPy arrays, so asynchronous work
+is inside the timing.
+
+Variants differ in their matrix products, so besides the ratios to Keras and to the GEMM
+bound (built for each variant's own weight shapes) every row has its time per unit of GEMM
+work relative to ``lstm`` (same implementation, pass and size): GEMM work is the
+multiply-adds of the weight products of one forward step per batch row, the sum of
+``rows * cols`` over the 2-D weights. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
+import inspect
 import json
 import os
 import platform
@@ -38,7 +48,8 @@ ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "generated"
 DEFAULT_JSON = ROOT / "benchmarks" / "results.json"
 DEFAULT_VARIANTS = ("lstm", "lstm_hard_sigmoid", "lstm_hard_sigmoid_keras2")
-PARAM_NAMES = ("kernel", "recurrent_kernel", "bias")
+ALL_VARIANTS = "all"  # --variant all: every built-in variant (lstmgen.spec.VARIANTS)
+GEMM_BASELINE = "lstm"  # per-GEMM-work ratios are relative to this variant
 PASSES = ("forward", "forward+backward")
 MIN_REPEATS = 5
 MISMATCH = 1e-3  # max rel err vs the generated NumPy module above which a row is flagged
@@ -52,12 +63,12 @@ THREAD_VARIABLES = (
 )
 
 IMPLS = {
-    "keras": "keras LSTM (tf.function)",
-    "keras_xla": "keras LSTM (XLA)",
+    "keras": "keras layer (tf.function)",
+    "keras_xla": "keras layer (XLA)",
     "gen_tf": "generated TF (tf.function)",
     "gen_tf_xla": "generated TF (XLA)",
     "gen_numpy": "generated NumPy",
-    "torch": "torch nn.LSTM",
+    "torch": "torch nn.LSTM / nn.GRU",
     "bound": "GEMM bound (NumPy)",
     "bound_tf": "GEMM bound (TF graph)",
     "bound_tf_xla": "GEMM bound (TF XLA)",
@@ -87,17 +98,45 @@ class Shape:
 
 
 REFERENCE = Shape(batch=64, time=100, input_dim=128, units=256)
+# Sizes a variant's param_shapes and LAYER may take besides input_dim and units, by argument
+# name, as functions of the shape: LSTMP's projection width (proj_units < units, as in
+# Sak et al.).
+EXTRA_SIZES: dict[str, Callable[[Shape], int]] = {"proj_units": lambda shape: shape.units // 2}
 SWEEPS = {"time": (50, 100, 200, 400), "units": (128, 256, 512, 1024), "batch": (1, 16, 64)}
 
 
 @dataclass(frozen=True)
+class GemmLayout:
+    """A variant's weight matrices at one shape, as (rows, cols).
+
+    ``kernel`` (input_dim, cols) multiplies every step's input at once; each of ``per_step``
+    (the recurrent kernel, then any further 2-D weight such as a projection) multiplies a
+    value of the previous or current step, so once per step.
+    """
+
+    kernel: tuple[int, int]
+    per_step: tuple[tuple[int, int], ...]
+
+    @property
+    def work(self) -> int:
+        """Multiply-adds of one forward step's weight products per batch row."""
+        return sum(rows * cols for rows, cols in (self.kernel, *self.per_step))
+
+    @property
+    def label(self) -> str:
+        """``gemm 128x1024 256x1024``: the matrices, kernel first."""
+        return "gemm " + " ".join(f"{r}x{c}" for r, c in (self.kernel, *self.per_step))
+
+
+@dataclass(frozen=True)
 class Problem:
-    """Float32 inputs shared by every implementation at one shape."""
+    """Float32 inputs of one variant shared by every implementation at one shape."""
 
     shape: Shape
-    params: dict[str, np.ndarray]
+    variant: str
+    params: dict[str, np.ndarray]  # in the generated module's PARAM_NAMES order
     x: np.ndarray  # (batch, time, input_dim)
-    w: np.ndarray  # (batch, time, units): loss = sum(outputs * w), so d_outputs = w
+    w: np.ndarray  # like the outputs, (batch, time, units): loss = sum(outputs * w)
 
 
 @dataclass(frozen=True)
@@ -113,8 +152,10 @@ class Row:
     times_ms: Samples = ()  # wall time of each timed call
     cpu_ms: Samples = ()  # CPU time of the process (every thread) during each call
     max_rel_err: float | None = None
+    gemm: GemmLayout | None = None  # the variant's (or the bound's) weight matrices
     ratio_keras: float | None = None
     ratio_bound: float | None = None
+    ratio_lstm_gemm: float | None = None  # time per unit of GEMM work over lstm's
 
     @property
     def median_ms(self) -> float | None:
@@ -134,13 +175,18 @@ class Goal:
     """``impl``'s median over ``baseline``'s must stay <= ``limit``.
 
     ``baseline`` is ``"keras"`` (Keras tf.function, same variant and pass), ``"bound"`` (GEMM
-    bound, same pass) or ``"lstm"`` (the same implementation and pass on variant lstm).
+    bound for the variant's weight shapes, same pass) or ``"lstm"``: the same implementation
+    and pass on variant lstm, per unit of GEMM work, ``(median / work) / (median_lstm /
+    work_lstm)`` (the plain ratio of medians when the variant has lstm's weight shapes).
+    ``variants`` limits the goal to those variants (empty: every variant; never lstm itself
+    for the ``"lstm"`` baseline).
     """
 
     impl: str
     pass_: str
     baseline: str
     limit: float
+    variants: tuple[str, ...] = ()
 
 
 GOALS = (
@@ -150,10 +196,11 @@ GOALS = (
     Goal("gen_tf", "forward", "bound", 1.3),
     Goal("gen_tf_xla", "forward", "bound", 1.3),
     *(
-        Goal(impl, pass_, "lstm", 1.10)
+        Goal(impl, pass_, "lstm", 1.10, ("lstm_hard_sigmoid", "lstm_hard_sigmoid_keras2"))
         for impl in ("gen_numpy", "gen_tf", "gen_tf_xla")
         for pass_ in PASSES
     ),
+    Goal("gen_tf", "forward+backward", "lstm", 1.25),
 )
 
 
@@ -174,22 +221,93 @@ class Settings:
 # --------------------------------------------------------------------------- problem, modules
 
 
-def make_problem(shape: Shape, seed: int = 0) -> Problem:
-    """Glorot-like weights so that gates sit in their active range, not saturated."""
+def make_problem(shape: Shape, variant: str, seed: int = 0) -> Problem:
+    """The variant's parameters (names and shapes from its generated module), ``x`` and ``w``.
+
+    Glorot-like uniform weight matrices so that gates sit in their active range, not
+    saturated; biases and per-unit vectors (peepholes) uniform in [-0.1, 0.1]. The outputs
+    (and ``w``) are as wide as the recurrent input, the rows of ``recurrent_kernel``: ``units``,
+    or the projection's width for a projected LSTM.
+
+    Raises:
+        Unavailable: the variant has no generated module.
+    """
     rng = np.random.default_rng(seed)
     b, t, i, h = shape.batch, shape.time, shape.input_dim, shape.units
+    module = param_module(variant)
+    shapes = param_shapes(module, shape)
 
-    def uniform(*dims: int, scale: float) -> np.ndarray:
+    def uniform(dims: tuple[int, ...], scale: float) -> np.ndarray:
         return rng.uniform(-scale, scale, dims).astype(np.float32)
 
-    params = {
-        "kernel": uniform(i, 4 * h, scale=(6 / (i + 4 * h)) ** 0.5),
-        "recurrent_kernel": uniform(h, 4 * h, scale=(6 / (h + 4 * h)) ** 0.5),
-        "bias": uniform(4 * h, scale=0.1),
-    }
+    params = {}
+    for name in module.PARAM_NAMES:
+        dims = tuple(shapes[name])
+        matrix = _is_matrix(name, dims)
+        params[name] = uniform(dims, (6 / sum(dims)) ** 0.5 if matrix else 0.1)
     x = rng.standard_normal((b, t, i)).astype(np.float32)
-    w = rng.standard_normal((b, t, h)).astype(np.float32)
-    return Problem(shape, params, x, w)
+    width = shapes["recurrent_kernel"][0] if "recurrent_kernel" in shapes else h
+    w = rng.standard_normal((b, t, width)).astype(np.float32)
+    return Problem(shape, variant, params, x, w)
+
+
+def _is_matrix(name: str, dims: tuple[int, ...]) -> bool:
+    """A weight matrix (product operand), not a bias row pair such as GRU's (2, 3 * units)."""
+    return len(dims) == 2 and "bias" not in name
+
+
+def param_module(variant: str) -> ModuleType:
+    """The generated module that describes the variant's parameters: NumPy, else TF.
+
+    Raises:
+        Unavailable: neither generated/numpy/<variant>.py nor generated/tf/<variant>.py.
+    """
+    try:
+        return load_generated("numpy", variant)
+    except Unavailable:
+        return load_generated("tf", variant)
+
+
+def extra_sizes(function: Callable, shape: Shape) -> dict[str, int]:
+    """The sizes of EXTRA_SIZES that ``function`` takes by name (``proj_units``), at ``shape``."""
+    parameters = inspect.signature(function).parameters
+    return {name: size(shape) for name, size in EXTRA_SIZES.items() if name in parameters}
+
+
+def param_shapes(module: ModuleType, shape: Shape) -> dict[str, tuple[int, ...]]:
+    """``module.param_shapes(input_dim, units, **extra)``: extra sizes from EXTRA_SIZES
+    where it takes them, any other argument at its default.
+
+    Raises:
+        Unavailable: ``param_shapes`` requires an argument the benchmark cannot give.
+    """
+    extra = extra_sizes(module.param_shapes, shape)
+    required = [
+        name
+        for name, parameter in inspect.signature(module.param_shapes).parameters.items()
+        if parameter.default is inspect.Parameter.empty
+        and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+    ][2:]
+    missing = [name for name in required if name not in extra]
+    if missing:
+        raise Unavailable(f"param_shapes requires {missing} besides input_dim and units")
+    dims = module.param_shapes(shape.input_dim, shape.units, **extra)
+    return {name: tuple(value) for name, value in dims.items()}
+
+
+def gemm_layout(variant: str, shape: Shape) -> GemmLayout:
+    """The variant's weight matrices at ``shape``, from its generated ``param_shapes``.
+
+    Raises:
+        Unavailable: no generated module, or its parameters have no ``kernel``.
+    """
+    module = param_module(variant)
+    shapes = param_shapes(module, shape)
+    matrices = {n: tuple(shapes[n]) for n in module.PARAM_NAMES if _is_matrix(n, shapes[n])}
+    if "kernel" not in matrices:
+        raise Unavailable(f"variant {variant!r} has no 2-D kernel in {module.PARAM_NAMES}")
+    kernel = matrices.pop("kernel")
+    return GemmLayout(kernel, tuple(matrices.values()))
 
 
 @functools.cache
@@ -227,7 +345,7 @@ def _nbytes(value) -> int:
 
 # --------------------------------------------------------------------------- runners
 # Each make_* returns {pass: runner}; a runner is a zero-argument callable returning NumPy
-# arrays: {"outputs"} for forward, {"x", "kernel", "recurrent_kernel", "bias"} for gradients.
+# arrays: {"outputs"} for forward, {"x", *PARAM_NAMES} (each weight by name) for gradients.
 
 
 def make_numpy_runners(module: ModuleType, problem: Problem) -> dict[str, Runner]:
@@ -246,78 +364,116 @@ def make_numpy_runners(module: ModuleType, problem: Problem) -> dict[str, Runner
     return {"forward": forward, "forward+backward": forward_backward}
 
 
-def _bound_operands(shape: Shape) -> dict[str, np.ndarray]:
-    """Random float32 operands of the GEMM bound (their values do not matter)."""
-    rng = np.random.default_rng(1)
-    b, t, i, h = shape.batch, shape.time, shape.input_dim, shape.units
-    dims = {
-        "x_rows": (t * b, i),
-        "kernel": (i, 4 * h),
-        "recurrent": (h, 4 * h),
-        "h_rows": (t * b, h),
-        "d_a_rows": (t * b, 4 * h),
-    }
-    return {name: rng.standard_normal(d).astype(np.float32) for name, d in dims.items()}
+@dataclass(frozen=True)
+class BoundOperands:
+    """Random float32 operands of the GEMM bound (their values do not matter).
 
-
-def make_bound_runners(shape: Shape) -> dict[str, Runner]:
-    """Only the matrix products an LSTM must do, in NumPy, into preallocated outputs.
-
-    Forward: (B*T, I) x (I, 4H) once, then T times (B, H) x (H, 4H). Backward adds T times
-    (B, 4H) x (4H, H) and the weight / input gradients as single GEMMs over every step:
-    (I, B*T) x (B*T, 4H), (H, B*T) x (B*T, 4H) and (B*T, 4H) x (4H, I).
+    ``x_rows`` (B*T, I) and ``d_ax_rows`` (B*T, cols) go with the kernel; for each per-step
+    matrix (rows, cols), ``src_rows`` (B*T, rows) are the values it multiplies, one (B, rows)
+    slice per step, and ``d_rows`` (B*T, cols) the adjoints of the products.
     """
-    ops = _bound_operands(shape)
-    b, t, i, h = shape.batch, shape.time, shape.input_dim, shape.units
-    x_rows, kernel, recurrent = ops["x_rows"], ops["kernel"], ops["recurrent"]
-    h_rows, d_a_rows = ops["h_rows"], ops["d_a_rows"]
-    recurrent_t, kernel_t = np.ascontiguousarray(recurrent.T), np.ascontiguousarray(kernel.T)
-    a_x, a = np.empty((b * t, 4 * h), np.float32), np.empty((b, 4 * h), np.float32)
-    d_h = np.empty((b, h), np.float32)
-    d_kernel, d_recurrent = np.empty((i, 4 * h), np.float32), np.empty((h, 4 * h), np.float32)
-    d_x = np.empty((b * t, i), np.float32)
+
+    x_rows: np.ndarray
+    kernel: np.ndarray
+    d_ax_rows: np.ndarray
+    weights: tuple[np.ndarray, ...]
+    src_rows: tuple[np.ndarray, ...]
+    d_rows: tuple[np.ndarray, ...]
+
+
+def _bound_operands(shape: Shape, layout: GemmLayout) -> BoundOperands:
+    rng = np.random.default_rng(1)
+    n = shape.time * shape.batch
+
+    def normal(*dims: int) -> np.ndarray:
+        return rng.standard_normal(dims).astype(np.float32)
+
+    (i, cols), per_step = layout.kernel, layout.per_step
+    return BoundOperands(
+        x_rows=normal(n, i),
+        kernel=normal(i, cols),
+        d_ax_rows=normal(n, cols),
+        weights=tuple(normal(r, c) for r, c in per_step),
+        src_rows=tuple(normal(n, r) for r, _ in per_step),
+        d_rows=tuple(normal(n, c) for _, c in per_step),
+    )
+
+
+def make_bound_runners(shape: Shape, layout: GemmLayout) -> dict[str, Runner]:
+    """Only the matrix products the cell must do, in NumPy, into preallocated outputs.
+
+    Forward: (B*T, I) x (I, C) once for the kernel, then T times (B, R) x (R, C') for each
+    per-step matrix (R, C') (the recurrent kernel, a projection). Backward adds T times
+    (B, C') x (C', R) for each of them, and the weight / input gradients as single GEMMs
+    over every step: (I, B*T) x (B*T, C), (R, B*T) x (B*T, C') and (B*T, C) x (C, I).
+    For an LSTM (C = C' = 4H, R = H) these are its six products.
+    """
+    ops = _bound_operands(shape, layout)
+    b, t = shape.batch, shape.time
+    kernel_t = np.ascontiguousarray(ops.kernel.T)
+    weights_t = tuple(np.ascontiguousarray(w.T) for w in ops.weights)
+    a_x = np.empty((b * t, ops.kernel.shape[1]), np.float32)
+    a = tuple(np.empty((b, w.shape[1]), np.float32) for w in ops.weights)
+    d_src = tuple(np.empty((b, w.shape[0]), np.float32) for w in ops.weights)
+    d_kernel = np.empty_like(ops.kernel)
+    d_weights = tuple(np.empty_like(w) for w in ops.weights)
+    d_x = np.empty_like(ops.x_rows)
+    per_step = tuple(zip(ops.src_rows, ops.weights, a, strict=True))
+    per_step_back = tuple(zip(ops.d_rows, weights_t, d_src, strict=True))
 
     def forward() -> Results:
-        np.matmul(x_rows, kernel, out=a_x)
+        np.matmul(ops.x_rows, ops.kernel, out=a_x)
         for step in range(t):
-            np.matmul(h_rows[step * b : (step + 1) * b], recurrent, out=a)
+            rows = slice(step * b, (step + 1) * b)
+            for src, weights, out in per_step:
+                np.matmul(src[rows], weights, out=out)
         return {}
 
     def forward_backward() -> Results:
         forward()
         for step in range(t):
-            np.matmul(d_a_rows[step * b : (step + 1) * b], recurrent_t, out=d_h)
-        np.matmul(x_rows.T, d_a_rows, out=d_kernel)
-        np.matmul(h_rows.T, d_a_rows, out=d_recurrent)
-        np.matmul(d_a_rows, kernel_t, out=d_x)
+            rows = slice(step * b, (step + 1) * b)
+            for d, weights_t_, out in per_step_back:
+                np.matmul(d[rows], weights_t_, out=out)
+        np.matmul(ops.x_rows.T, ops.d_ax_rows, out=d_kernel)
+        for src, d, out in zip(ops.src_rows, ops.d_rows, d_weights, strict=True):
+            np.matmul(src.T, d, out=out)
+        np.matmul(ops.d_ax_rows, kernel_t, out=d_x)
         return {}
 
     return {"forward": forward, "forward+backward": forward_backward}
 
 
-def make_tf_bound_runners(shape: Shape, jit_compile: bool) -> dict[str, Runner]:
+def make_tf_bound_runners(shape: Shape, layout: GemmLayout, jit_compile: bool) -> dict[str, Runner]:
     """The products of ``make_bound_runners`` as TensorFlow ops in one ``tf.function``, the
     per-step ones in a ``tf.while_loop``: the floor that TensorFlow's own GEMMs set."""
     tf = _import_tf()
-    ops = {name: tf.constant(value) for name, value in _bound_operands(shape).items()}
+    ops = _bound_operands(shape, layout)
     b, t = shape.batch, shape.time
-    h_steps = tf.reshape(ops["h_rows"], (t, b, -1))
-    d_a_steps = tf.reshape(ops["d_a_rows"], (t, b, -1))
+    x_rows, kernel, d_ax_rows = (tf.constant(v) for v in (ops.x_rows, ops.kernel, ops.d_ax_rows))
+    weights = tuple(tf.constant(w) for w in ops.weights)
+    src_rows = tuple(tf.constant(v) for v in ops.src_rows)
+    src_steps = tuple(tf.reshape(v, (t, b, -1)) for v in src_rows)
+    d_rows = tuple(tf.constant(v) for v in ops.d_rows)
+    d_steps = tuple(tf.reshape(v, (t, b, -1)) for v in d_rows)
 
-    def per_step(steps, weights, transpose_b: bool):
-        """T products ``steps[k] @ weights`` (or ``@ weights.T``); returns the last."""
-        rows = weights.shape[0] if transpose_b else weights.shape[1]
+    def per_step(steps, transpose_b: bool):
+        """T products ``steps[j][k] @ weights[j]`` (or ``@ weights[j].T``) for every j in one
+        loop; returns the last ones."""
+        cols = tuple(w.shape[0] if transpose_b else w.shape[1] for w in weights)
 
         def body(k, _):
-            return k + 1, tf.matmul(steps[k], weights, transpose_b=transpose_b)
+            products = tuple(
+                tf.matmul(s[k], w, transpose_b=transpose_b)
+                for s, w in zip(steps, weights, strict=True)
+            )
+            return k + 1, products
 
-        return tf.while_loop(lambda k, _: k < t, body, (0, tf.zeros((b, rows))))[1]
+        initial = (0, tuple(tf.zeros((b, c)) for c in cols))
+        return tf.while_loop(lambda k, _: k < t, body, initial)[1]
 
     def forward_products():
-        return {
-            "a_x": tf.matmul(ops["x_rows"], ops["kernel"]),
-            "a": per_step(h_steps, ops["recurrent"], transpose_b=False),
-        }
+        return {"a_x": tf.matmul(x_rows, kernel), "a": per_step(src_steps, transpose_b=False)}
 
     @tf.function(jit_compile=jit_compile)
     def forward():
@@ -327,14 +483,19 @@ def make_tf_bound_runners(shape: Shape, jit_compile: bool) -> dict[str, Runner]:
     def forward_backward():
         return {
             **forward_products(),
-            "d_h": per_step(d_a_steps, ops["recurrent"], transpose_b=True),
-            "d_kernel": tf.matmul(ops["x_rows"], ops["d_a_rows"], transpose_a=True),
-            "d_recurrent": tf.matmul(ops["h_rows"], ops["d_a_rows"], transpose_a=True),
-            "d_x": tf.matmul(ops["d_a_rows"], ops["kernel"], transpose_b=True),
+            "d_src": per_step(d_steps, transpose_b=True),
+            "d_kernel": tf.matmul(x_rows, d_ax_rows, transpose_a=True),
+            "d_weights": tuple(
+                tf.matmul(s, d, transpose_a=True) for s, d in zip(src_rows, d_rows, strict=True)
+            ),
+            "d_x": tf.matmul(d_ax_rows, kernel, transpose_b=True),
         }
 
     def run(function) -> Runner:
-        return lambda: {key: value.numpy() for key, value in function().items()}
+        return lambda: {
+            key: tf.nest.map_structure(lambda v: v.numpy(), value)
+            for key, value in function().items()
+        }
 
     return {"forward": run(forward), "forward+backward": run(forward_backward)}
 
@@ -371,21 +532,27 @@ def _import_tf() -> ModuleType:
 
 
 def make_keras_layer(variant: str, problem: Problem):
-    """``keras.layers.LSTM`` with the variant's activations and the problem's weights."""
+    """``keras.layers.<spec.keras_layer>`` (LSTM or GRU) with the variant's activations,
+    its ``keras_options`` (GRU ``reset_after=False``) and the problem's weights.
+
+    Raises:
+        Unavailable: the variant has no Keras counterpart.
+    """
     from lstmgen.spec import resolve_variant
 
     _import_tf()
     import keras
 
     spec = resolve_variant(variant)
-    if spec.keras_layer != "LSTM":
-        raise Unavailable(f"variant {variant!r} has no keras.layers.LSTM counterpart")
-    layer = keras.layers.LSTM(
+    if spec.keras_layer not in ("LSTM", "GRU"):
+        raise Unavailable(f"variant {variant!r} has no keras.layers counterpart")
+    layer = getattr(keras.layers, spec.keras_layer)(
         problem.shape.units,
         activation=keras_activation(spec.activation),
         recurrent_activation=keras_activation(spec.recurrent_activation),
         return_sequences=True,
         dtype="float32",
+        **dict(getattr(spec, "keras_options", ())),
     )
     return _with_weights(layer, problem)
 
@@ -396,7 +563,8 @@ def make_generated_tf_layer(variant: str, problem: Problem):
     module = load_generated("tf", variant)
     if not hasattr(module, "LAYER"):
         raise Unavailable(f"generated/tf/{variant}.py defines no LAYER")
-    layer = module.LAYER(problem.shape.units, return_sequences=True, dtype="float32")
+    extra = extra_sizes(module.LAYER.__init__, problem.shape)
+    layer = module.LAYER(problem.shape.units, return_sequences=True, dtype="float32", **extra)
     return _with_weights(layer, problem)
 
 
@@ -404,9 +572,14 @@ def _with_weights(layer, problem: Problem):
     """Build ``layer`` on the problem's input shape and assign its weights by name."""
     layer.build(problem.x.shape)
     names = [variable.name.split("/")[-1].split(":")[0] for variable in layer.weights]
-    if sorted(names) != sorted(PARAM_NAMES):
-        raise Unavailable(f"layer weights are {names}, expected {list(PARAM_NAMES)}")
+    if sorted(names) != sorted(problem.params):
+        raise Unavailable(f"layer weights are {names}, expected {list(problem.params)}")
     for name, variable in zip(names, layer.weights, strict=True):
+        if tuple(variable.shape) != problem.params[name].shape:
+            raise Unavailable(
+                f"layer weight {name} has shape {tuple(variable.shape)},"
+                f" expected {problem.params[name].shape}"
+            )
         variable.assign(problem.params[name])
     return layer
 
@@ -437,35 +610,69 @@ def make_tf_runners(layer, problem: Problem, jit_compile: bool) -> dict[str, Run
 
 
 def make_torch_runners(variant: str, problem: Problem) -> dict[str, Runner]:
-    """``torch.nn.LSTM`` (gate order i|f|g|o, as Keras) with the problem's weights."""
+    """``torch.nn.LSTM`` or ``torch.nn.GRU`` with the problem's weights, for a variant that
+    reproduces ``keras.layers.LSTM`` / ``GRU`` with sigmoid gates and tanh.
+
+    Keras and nn.LSTM share the gate order i|f|c|o; nn.LSTM's second bias stays zero. nn.GRU
+    orders the gates r|z|n where Keras has z|r|h, and its ``bias_ih`` / ``bias_hh`` are the
+    rows of Keras's (2, 3 * units) bias (``reset_after=True`` is nn.GRU's formula).
+
+    Raises:
+        Unavailable: the variant has no torch counterpart (other activations, or Keras
+            options such as GRU ``reset_after=False``).
+    """
     import torch
 
-    if variant != "lstm":
-        raise Unavailable("nn.LSTM has sigmoid gates only")
-    s = problem.shape
-    lstm = torch.nn.LSTM(s.input_dim, s.units, batch_first=True)
-    p = problem.params
+    from lstmgen.spec import resolve_variant
+
+    spec = resolve_variant(variant)
+    kinds = {"LSTM": (torch.nn.LSTM, (0, 1, 2, 3)), "GRU": (torch.nn.GRU, (1, 0, 2))}
+    if spec.keras_layer not in kinds or (spec.activation, spec.recurrent_activation) != (
+        "tanh",
+        "sigmoid",
+    ):
+        raise Unavailable("nn.LSTM / nn.GRU have sigmoid gates and tanh only")
+    options = dict(getattr(spec, "keras_options", ()))
+    if options not in ({}, {"reset_after": True}):  # nn.GRU computes reset_after=True only
+        raise Unavailable(f"no torch counterpart of Keras options {options}")
+    module_class, order = kinds[spec.keras_layer]
+    s, p, h = problem.shape, problem.params, problem.shape.units
+
+    def reorder(a: np.ndarray) -> np.ndarray:
+        """Gate blocks along the last axis from Keras to torch order, or back (an
+        involution: identity or a swap of the first two)."""
+        return np.concatenate([a[..., k * h : (k + 1) * h] for k in order], axis=-1)
+
+    def tensor(a: np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(a))
+
+    rnn = module_class(s.input_dim, h, batch_first=True)
+    bias = reorder(p["bias"])
+    recurrent_bias = bias[1] if spec.recurrent_bias else np.zeros_like(bias)
     with torch.no_grad():
-        lstm.weight_ih_l0.copy_(torch.from_numpy(p["kernel"].T.copy()))
-        lstm.weight_hh_l0.copy_(torch.from_numpy(p["recurrent_kernel"].T.copy()))
-        lstm.bias_ih_l0.copy_(torch.from_numpy(p["bias"]))
-        lstm.bias_hh_l0.zero_()
+        rnn.weight_ih_l0.copy_(tensor(reorder(p["kernel"]).T))
+        rnn.weight_hh_l0.copy_(tensor(reorder(p["recurrent_kernel"]).T))
+        rnn.bias_ih_l0.copy_(tensor(bias[0] if spec.recurrent_bias else bias))
+        rnn.bias_hh_l0.copy_(tensor(recurrent_bias))
     x = torch.from_numpy(problem.x)
     w = torch.from_numpy(problem.w)
 
     def forward() -> Results:
         with torch.no_grad():
-            return {"outputs": lstm(x)[0].numpy()}
+            return {"outputs": rnn(x)[0].numpy()}
 
     def forward_backward() -> Results:
-        lstm.zero_grad(set_to_none=True)
+        rnn.zero_grad(set_to_none=True)
         x_grad = x.clone().requires_grad_(True)
-        (lstm(x_grad)[0] * w).sum().backward()
+        (rnn(x_grad)[0] * w).sum().backward()
+        d_bias = rnn.bias_ih_l0.grad.numpy()
+        if spec.recurrent_bias:
+            d_bias = np.stack([d_bias, rnn.bias_hh_l0.grad.numpy()])
         return {
             "x": x_grad.grad.numpy(),
-            "kernel": lstm.weight_ih_l0.grad.T.numpy(),
-            "recurrent_kernel": lstm.weight_hh_l0.grad.T.numpy(),
-            "bias": lstm.bias_ih_l0.grad.numpy(),
+            "kernel": reorder(rnn.weight_ih_l0.grad.T.numpy()),
+            "recurrent_kernel": reorder(rnn.weight_hh_l0.grad.T.numpy()),
+            "bias": reorder(d_bias),
         }
 
     return {"forward": forward, "forward+backward": forward_backward}
@@ -523,14 +730,15 @@ def runner_factories(problem: Problem, variant: str) -> dict[str, Callable[[], d
 
 def run_impl(
     settings: Settings,
-    problem: Problem,
+    shape: Shape,
     variant: str,
     impl: str,
     factory: Callable[[], dict[str, Runner]],
     reference: dict[str, Results] | None,
+    gemm: GemmLayout | None,
 ) -> list[Row]:
     """Both passes of one implementation; failures become rows, never exceptions."""
-    base = Row(problem.shape, variant, "", impl, "ok")
+    base = Row(shape, variant, "", impl, "ok", gemm=gemm)
     try:
         runners = factory()
     except Unavailable as reason:
@@ -564,24 +772,53 @@ def _progress(row: Row) -> None:
     )
 
 
+BOUNDS = {
+    "bound": make_bound_runners,
+    "bound_tf": functools.partial(make_tf_bound_runners, jit_compile=False),
+    "bound_tf_xla": functools.partial(make_tf_bound_runners, jit_compile=True),
+}
+
+
 def run_shape(settings: Settings, shape: Shape) -> list[Row]:
-    """Every selected implementation and variant at one shape."""
-    problem = make_problem(shape)
-    rows: list[Row] = []
-    bounds = {
-        "bound": functools.partial(make_bound_runners, shape),
-        "bound_tf": functools.partial(make_tf_bound_runners, shape, jit_compile=False),
-        "bound_tf_xla": functools.partial(make_tf_bound_runners, shape, jit_compile=True),
-    }
-    for impl, factory in bounds.items():
-        if impl in settings.impls:
-            rows += run_impl(settings, problem, "-", impl, factory, None)
+    """Every selected implementation and variant at one shape.
+
+    The GEMM bounds run once per distinct weight layout among the variants; their rows'
+    variant is the layout's label (``gemm 128x1024 256x1024``).
+    """
+    layouts: dict[str, GemmLayout] = {}
     for variant in settings.variants:
-        reference = _reference_results(variant, problem)
+        try:
+            layouts[variant] = gemm_layout(variant, shape)
+        except Exception:  # no module (yet) or a broken one: its rows say why
+            continue
+    rows: list[Row] = []
+    for layout in dict.fromkeys(layouts.values()):
+        for impl, make in BOUNDS.items():
+            if impl in settings.impls:
+                factory = functools.partial(make, shape, layout)
+                rows += run_impl(settings, shape, layout.label, impl, factory, None, layout)
+    for variant in settings.variants:
+        gemm = layouts.get(variant)  # None if its module appeared during the run
+        try:
+            problem = make_problem(shape, variant)
+        except Exception as error:  # one broken variant must not stop the run
+            status = "not available" if isinstance(error, Unavailable) else "error"
+            note = str(error) if status == "not available" else f"{type(error).__name__}: {error}"
+            rows += [
+                Row(shape, variant, pass_, impl, status, note[:200], gemm=gemm)
+                for impl in settings.impls
+                if impl not in BOUNDS
+                for pass_ in PASSES
+            ]
+            continue
+        try:
+            reference = _reference_results(variant, problem)
+        except Exception:  # a broken NumPy module: its own rows say why; nothing to compare
+            reference = None
         factories = runner_factories(problem, variant)
         for impl in settings.impls:
             if impl in factories:
-                rows += run_impl(settings, problem, variant, impl, factories[impl], reference)
+                rows += run_impl(settings, shape, variant, impl, factories[impl], reference, gemm)
     return rows
 
 
@@ -595,42 +832,57 @@ def _reference_results(variant: str, problem: Problem) -> dict[str, Results] | N
 
 
 def with_ratios(rows: list[Row]) -> list[Row]:
-    """Fill ratio_keras (vs Keras tf.function, same variant) and ratio_bound (vs GEMM bound)."""
-    medians = {(r.shape, r.variant, r.pass_, r.impl): r.median_ms for r in rows}
+    """Fill ratio_keras (vs Keras tf.function, same variant), ratio_bound (vs the NumPy GEMM
+    bound of the variant's layout) and ratio_lstm_gemm (time per unit of GEMM work over the
+    same implementation's on lstm; a bound row compares with the bound of lstm's layout)."""
+    by_key = {(r.shape, r.variant, r.pass_, r.impl): r for r in rows}
+    lstm_layouts = {r.shape: r.gemm for r in rows if r.variant == GEMM_BASELINE and r.gemm}
 
     def ratio(row: Row, key: tuple) -> float | None:
-        base = medians.get(key)
-        return row.median_ms / base if row.median_ms and base else None
+        base = by_key.get(key)
+        return row.median_ms / base.median_ms if row.median_ms and base and base.median_ms else None
+
+    def per_gemm(row: Row) -> float | None:
+        lstm_layout = lstm_layouts.get(row.shape)
+        if not row.gemm or not lstm_layout:
+            return None
+        lstm = lstm_layout.label if row.impl in BOUNDS else GEMM_BASELINE
+        plain = ratio(row, (row.shape, lstm, row.pass_, row.impl))
+        return None if plain is None else plain * lstm_layout.work / row.gemm.work
 
     return [
         replace(
             row,
             ratio_keras=ratio(row, (row.shape, row.variant, row.pass_, "keras")),
-            ratio_bound=ratio(row, (row.shape, "-", row.pass_, "bound")),
+            ratio_bound=ratio(row, (row.shape, row.gemm.label, row.pass_, "bound"))
+            if row.gemm
+            else None,
+            ratio_lstm_gemm=per_gemm(row),
         )
         for row in rows
     ]
 
 
 def evaluate_goals(rows: list[Row]) -> list[dict]:
-    """One entry per goal, shape and variant that has both medians."""
-    medians = {(r.shape, r.variant, r.pass_, r.impl): r.median_ms for r in rows}
+    """One entry per goal, shape and variant that has a row for the goal's implementation and
+    pass (its ratio None when a median is missing); ``rows`` carry their ratios."""
+    by_key = {(r.shape, r.variant, r.pass_, r.impl): r for r in rows}
     shapes = list(dict.fromkeys(r.shape for r in rows))
-    variants = list(dict.fromkeys(r.variant for r in rows if r.variant != "-"))
+    variants = list(dict.fromkeys(r.variant for r in rows if r.impl not in BOUNDS))
     entries = []
     for shape in shapes:
         for variant in variants:
             for goal in GOALS:
-                if goal.baseline == "lstm" and variant == "lstm":
+                row = by_key.get((shape, variant, goal.pass_, goal.impl))
+                if row is None or (goal.variants and variant not in goal.variants):
                     continue
-                base_key = {
-                    "keras": (shape, variant, goal.pass_, "keras"),
-                    "bound": (shape, "-", goal.pass_, "bound"),
-                    "lstm": (shape, "lstm", goal.pass_, goal.impl),
+                if goal.baseline == "lstm" and variant == GEMM_BASELINE:
+                    continue
+                ratio = {
+                    "keras": row.ratio_keras,
+                    "bound": row.ratio_bound,
+                    "lstm": row.ratio_lstm_gemm,
                 }[goal.baseline]
-                value = medians.get((shape, variant, goal.pass_, goal.impl))
-                base = medians.get(base_key)
-                ratio = value / base if value and base else None
                 entries.append(
                     {
                         **asdict(shape),
@@ -641,6 +893,7 @@ def evaluate_goals(rows: list[Row]) -> list[dict]:
                         "limit": goal.limit,
                         "ratio": ratio,
                         "met": None if ratio is None else ratio <= goal.limit,
+                        "gemm_work": row.gemm.work if row.gemm else None,
                     }
                 )
     return entries
@@ -723,7 +976,7 @@ def format_table(rows: list[Row]) -> str:
     header = (
         f"{'variant':<26} {'pass':<17} {'implementation':<27} {'median ms':>10} {'min ms':>9}"
         f" {'cpu ms':>9}"
-        f" {'x keras':>8} {'x bound':>8} {'max rel err':>11}  note"
+        f" {'x keras':>8} {'x bound':>8} {'x lstm/gemm':>11} {'max rel err':>11}  note"
     )
     lines = []
     for shape in dict.fromkeys(r.shape for r in rows):
@@ -735,9 +988,32 @@ def format_table(rows: list[Row]) -> str:
                 f" {_fmt(row.median_ms, '10.2f'):>10} {_fmt(row.min_ms, '9.2f'):>9}"
                 f" {_fmt(row.cpu_median_ms, '9.2f'):>9}"
                 f" {_fmt(row.ratio_keras, '8.2f'):>8}"
-                f" {_fmt(row.ratio_bound, '8.2f'):>8} {_fmt(row.max_rel_err, '11.1e'):>11}"
+                f" {_fmt(row.ratio_bound, '8.2f'):>8} {_fmt(row.ratio_lstm_gemm, '11.2f'):>11}"
+                f" {_fmt(row.max_rel_err, '11.1e'):>11}"
                 f"  {note}".rstrip()
             )
+    return "\n".join(lines)
+
+
+def variant_layouts(rows: list[Row]) -> dict[tuple[Shape, str], GemmLayout | None]:
+    """(shape, variant) -> the variant's weight matrices (None: no generated module)."""
+    return {(r.shape, r.variant): r.gemm for r in rows if r.impl not in BOUNDS}
+
+
+def format_gemm(rows: list[Row], shape: Shape) -> str:
+    """Each variant's weight matrices and GEMM work at ``shape``, relative to lstm's."""
+    layouts = {v: g for (s, v), g in variant_layouts(rows).items() if s == shape}
+    lstm = layouts.get(GEMM_BASELINE)
+    lines = [
+        f"GEMM work (forward multiply-adds per batch row per step; forward+backward: 3x) at"
+        f" {shape.label}:"
+    ]
+    for variant, layout in layouts.items():
+        if layout is None:
+            lines.append(f"  {variant:<26} -")
+            continue
+        relative = f"  {layout.work / lstm.work:5.2f} x lstm" if lstm else ""
+        lines.append(f"  {variant:<26} {layout.work:>9}{relative}  ({layout.label})")
     return "\n".join(lines)
 
 
@@ -747,8 +1023,12 @@ def format_goals(goals: list[dict], shape: Shape) -> str:
     for g in goals:
         if (g["batch"], g["time"], g["input_dim"], g["units"]) != tuple(asdict(shape).values()):
             continue
-        verdict = {None: "n/a", True: "met", False: "MISSED"}[g["met"]]
-        base = {"keras": "keras (tf.function)", "bound": "GEMM bound", "lstm": "same on lstm"}
+        verdict = {None: "n/a", True: "PASS", False: "FAIL"}[g["met"]]
+        base = {
+            "keras": "keras (tf.function)",
+            "bound": "GEMM bound",
+            "lstm": "lstm per GEMM work",
+        }
         lines.append(
             f"  {g['variant']:<26} {IMPLS[g['impl']]:<27} {g['pass']:<17}"
             f" / {base[g['baseline']]:<20} {_fmt(g['ratio'], '6.2f'):>6}"
@@ -767,12 +1047,12 @@ def format_tape(tapes: dict[str, dict[str, float]], shape: Shape) -> str:
 
 
 def collect_tapes(variants: Iterable[str], shape: Shape) -> dict[str, dict[str, float]]:
-    problem = make_problem(shape)
     tapes = {}
     for variant in variants:
         try:
-            tapes[variant] = tape_bytes(load_generated("numpy", variant), problem)
-        except Unavailable:
+            module = load_generated("numpy", variant)
+            tapes[variant] = tape_bytes(module, make_problem(shape, variant))
+        except Exception:  # no module (yet) or a broken one: the timing rows say why
             continue
     return tapes
 
@@ -792,6 +1072,9 @@ def row_dict(row: Row) -> dict:
         "cpu_ms": list(row.cpu_ms),
         "ratio_keras": row.ratio_keras,
         "ratio_bound": row.ratio_bound,
+        "ratio_lstm_gemm": row.ratio_lstm_gemm,
+        "gemm_work": row.gemm.work if row.gemm else None,
+        "gemm_layout": row.gemm.label if row.gemm else None,
         "max_rel_err": row.max_rel_err,
     }
 
@@ -804,7 +1087,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     parser.add_argument(
         "--variant",
         action="append",
-        help=f"variant to measure; repeatable (default: {', '.join(DEFAULT_VARIANTS)})",
+        help="variants to measure, comma-separated and/or repeated; 'all': every built-in"
+        f" variant (default: {','.join(DEFAULT_VARIANTS)})",
     )
     parser.add_argument("--quick", action="store_true", help="reference size only")
     parser.add_argument(
@@ -816,8 +1100,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     parser.add_argument(
         "--impl",
         action="append",
-        choices=list(IMPLS),
-        help="implementations to measure; repeatable (default: all)",
+        help=f"implementations to measure, comma-separated and/or repeated: {','.join(IMPLS)}"
+        " (default: all)",
     )
     parser.add_argument("--repeats", type=int, default=MIN_REPEATS, help="timed calls (>= 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (>= 1)")
@@ -830,16 +1114,28 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         parser.error(f"--repeats must be >= {MIN_REPEATS}, got {args.repeats}")
     if args.warmup < 1:
         parser.error(f"--warmup must be >= 1, got {args.warmup}")
-    for variant in args.variant or ():
-        if not any((GENERATED / target / f"{variant}.py").is_file() for target in ("numpy", "tf")):
-            parser.error(f"unknown variant {variant!r}: no generated/numpy or generated/tf module")
-    impls = tuple(args.impl or IMPLS)
+    variants = _split_list(args.variant) or DEFAULT_VARIANTS
+    for variant in variants:
+        if variant == ALL_VARIANTS or any(
+            (GENERATED / target / f"{variant}.py").is_file() for target in ("numpy", "tf")
+        ):
+            continue
+        parser.error(f"unknown variant {variant!r}: no generated/numpy or generated/tf module")
+    if ALL_VARIANTS in variants:  # built-in variants without generated files: "not available"
+        from lstmgen.spec import VARIANTS
+
+        at = variants.index(ALL_VARIANTS)
+        variants = (*variants[:at], *VARIANTS, *variants[at + 1 :])
+    impls = _split_list(args.impl) or tuple(IMPLS)
+    for impl in impls:
+        if impl not in IMPLS:
+            parser.error(f"unknown --impl {impl!r}; expected one of {', '.join(IMPLS)}")
     notes = []
     if "torch" in impls and importlib.util.find_spec("torch") is None:
         impls = tuple(i for i in impls if i != "torch")
-        notes.append("PyTorch is not importable: torch nn.LSTM rows skipped.")
+        notes.append("PyTorch is not importable: torch nn.LSTM / nn.GRU rows skipped.")
     return Settings(
-        variants=tuple(dict.fromkeys(args.variant or DEFAULT_VARIANTS)),
+        variants=tuple(dict.fromkeys(variants)),
         shapes=shapes_for(args.quick, tuple(args.sweep or SWEEPS)),
         impls=impls,
         repeats=args.repeats,
@@ -848,6 +1144,11 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         tape_only=args.tape_bytes,
         notes=tuple(notes),
     )
+
+
+def _split_list(values: list[str] | None) -> tuple[str, ...]:
+    """``["a,b", "c"]`` -> ``("a", "b", "c")``: repeated and comma-separated options."""
+    return tuple(item.strip() for value in values or () for item in value.split(",") if item)
 
 
 def shapes_for(quick: bool, sweeps: tuple[str, ...]) -> tuple[Shape, ...]:
@@ -880,6 +1181,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_goals(goals, summary_shape))
     print()
+    print(format_gemm(rows, summary_shape))
+    print()
     print(format_tape(tapes, summary_shape))
     for note in settings.notes:
         print(note)
@@ -896,6 +1199,15 @@ def main(argv: list[str] | None = None) -> int:
         "notes": list(settings.notes),
         "results": [row_dict(r) for r in rows],
         "goals": goals,
+        "gemm_work": {
+            "per": "forward multiply-adds of the weight products per batch row per step",
+            "baseline": GEMM_BASELINE,
+            "by_shape_variant": [
+                {**asdict(shape), "variant": variant, "work": gemm.work, "layout": gemm.label}
+                for (shape, variant), gemm in variant_layouts(rows).items()
+                if gemm
+            ],
+        },
         "tape_bytes_per_unit_step": {
             "shape": asdict(summary_shape),
             "total": {v: sum(t.values()) for v, t in tapes.items()},

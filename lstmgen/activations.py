@@ -6,6 +6,9 @@ reads the value from the tape instead of recomputing ``exp``. Kinked activations
 dedicated gradient function (``HardSigmoidGrad``) that the printers turn into TensorFlow's kink
 convention; ``Max``/``Min``/``Heaviside``/``Piecewise`` never reach a printer. ``elementary``
 gives each function's closed form, used only to evaluate at exact points (verification).
+``Clip(x, lo, hi)`` (the language's ``clip`` with numeric bounds, in ``FUNCTIONS``) is not an
+activation: it has three arguments and no Keras name; its gradient ``ClipGrad`` follows
+``tf.clip_by_value``'s (1 at the bounds).
 
 Definitions follow Keras 3's TensorFlow backend (``keras.activations.<name>``).
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import sympy as sp
 from mpmath.libmp import prec_to_dps
+from sympy.core.function import ArgumentIndexError
 
 SELU_ALPHA = sp.Float("1.6732632423543772848170429916717", 40)
 SELU_SCALE = sp.Float("1.0507009873554804934193349852946", 40)
@@ -325,6 +329,69 @@ class Silu(Activation):
         return x / (1 + sp.exp(-x))
 
 
+# --- functions with numeric bounds (not activations: no Keras name, more than one argument) ---
+
+
+class Bounded(sp.Function):
+    """An element-wise function of ``(x, lo, hi)`` whose bounds are numbers, ``lo < hi``.
+
+    Only ``x`` is differentiated; a numeric ``x`` evaluates at once (keeping a Float's
+    precision), so exact checks do not carry unevaluated calls around.
+    """
+
+    nargs = 3
+    # The value is one of x's (a Float x gives a Float of its precision, even at a bound);
+    # otherwise it stays exact (a gradient's 0 or 1).
+    value_like_x = False
+
+    @classmethod
+    def eval(cls, x, lo, hi):
+        if not (lo.is_Number and hi.is_Number and lo < hi):
+            raise ValueError(f"{cls.__name__} bounds must be numbers lo < hi, got {lo}, {hi}")
+        if x.is_Number:
+            value = cls.elementary(x, lo, hi)
+            return sp.Float(value, precision=x._prec) if x.is_Float and cls.value_like_x else value
+        return None
+
+    @classmethod
+    def elementary(cls, x: sp.Expr, lo: sp.Expr, hi: sp.Expr) -> sp.Expr:  # pragma: no cover
+        raise NotImplementedError(cls.__name__)
+
+    def _eval_evalf(self, prec):
+        arg = self.args[0]._eval_evalf(prec)
+        if arg is None or not arg.is_number:
+            return None
+        return self.elementary(arg, *self.args[1:]).evalf(prec_to_dps(prec) + 5)
+
+
+class ClipGrad(Bounded):
+    """clip'(x) w.r.t. x: 1 where lo <= x <= hi, else 0 (TF's clip_by_value gradient:
+    zero only where x < lo or x > hi, so the bounds themselves pass the gradient)."""
+
+    @classmethod
+    def elementary(cls, x, lo, hi):
+        return sp.Piecewise((1, (x >= lo) & (x <= hi)), (0, True))
+
+
+class Clip(Bounded):
+    """clip(x, lo, hi) = min(max(x, lo), hi) (tf.clip_by_value); derivative ClipGrad(x)."""
+
+    value_like_x = True
+
+    def fdiff(self, argindex=1):
+        if argindex != 1:  # the bounds are numbers: nothing to differentiate
+            raise ArgumentIndexError(self, argindex)
+        return ClipGrad(*self.args)
+
+    @classmethod
+    def elementary(cls, x, lo, hi):
+        return sp.Piecewise((lo, x < lo), (hi, x > hi), (x, True))
+
+
+# Functions of the expression language besides the activations: name -> class. Their
+# arguments after the first are numeric literals (``clip(c, -3, 3)``).
+FUNCTIONS: dict[str, type[Bounded]] = {"clip": Clip}
+
 ACTIVATIONS: dict[str, type[Activation]] = {
     "elu": Elu,
     "exponential": Exponential,
@@ -360,7 +427,8 @@ GRADIENTS: tuple[type[Activation], ...] = (
 
 
 def to_elementary(expr: sp.Expr) -> sp.Expr:
-    """Replace every activation and gradient function by its closed form (for exact checks)."""
+    """Replace every activation, gradient and bounded function by its closed form (for exact
+    checks; ``Piecewise`` there never reaches a printer)."""
     return expr.replace(
-        lambda e: isinstance(e, Activation), lambda e: type(e).elementary(e.args[0])
+        lambda e: isinstance(e, (Activation, Bounded)), lambda e: type(e).elementary(*e.args)
     )

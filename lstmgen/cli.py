@@ -10,10 +10,19 @@ import click
 from . import emit as emitting
 from .activations import ACTIVATIONS
 from .printers import TARGETS
-from .spec import VARIANTS, CellSpec, activation_variant_name, lstm_spec, resolve_variant
+from .spec import (
+    VARIANTS,
+    CellSpec,
+    OptionError,
+    activation_variant_name,
+    name_with_options,
+    number_text,
+    resolve_variant,
+)
 from .specfile import SpecFileError, load_spec
 
 ACTIVATION_CHOICE = click.Choice(sorted(ACTIVATIONS))
+OPTION_FLAGS = {"cell_clip": "--cell-clip", "forget_bias": "--forget-bias"}
 
 
 def _specs(
@@ -21,12 +30,39 @@ def _specs(
     activation: str | None,
     recurrent_activation: str | None,
     spec_files: tuple[Path, ...] = (),
+    cell_clip: float | None = None,
+    forget_bias: float = 0.0,
 ) -> list[CellSpec]:
-    """Variants named on the command line, the spec files, and the activation flags' one."""
-    try:
-        specs = [resolve_variant(name, tuple(ACTIVATIONS)) for name in variants]
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="'--variant'") from None
+    """Variants named on the command line, the spec files, and the activation flags' one;
+    ``--cell-clip`` / ``--forget-bias`` apply to the named variants and the activation one."""
+    given = {
+        flag: value
+        for flag, value, is_set in (
+            ("--cell-clip", cell_clip, cell_clip is not None),
+            ("--forget-bias", forget_bias, forget_bias != 0),
+        )
+        if is_set
+    }
+    if given and not (variants or activation or recurrent_activation):
+        shown = " and ".join(f"{flag} {number_text(value)}" for flag, value in given.items())
+        raise click.BadParameter(
+            f"{shown}: options apply to the variants named with --variant or "
+            "--activation/--recurrent-activation; none given.",
+            param_hint=" / ".join(f"'{flag}'" for flag in given),
+        )
+
+    def resolve(name: str) -> CellSpec:
+        try:
+            if given:
+                name = name_with_options(name, cell_clip, forget_bias)
+            return resolve_variant(name, tuple(ACTIVATIONS))
+        except OptionError as error:  # names the value (and the variant, if at fault)
+            flag = OPTION_FLAGS[error.option]
+            raise click.BadParameter(str(error), param_hint=f"'{flag}'") from None
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="'--variant'") from None
+
+    specs = [resolve(name) for name in variants]
     try:
         specs += [load_spec(path) for path in spec_files]
     except SpecFileError as error:
@@ -34,8 +70,7 @@ def _specs(
     if activation or recurrent_activation:
         act = activation or "tanh"
         ract = recurrent_activation or "sigmoid"
-        name = activation_variant_name(act, ract)
-        specs.append(VARIANTS.get(name) or lstm_spec(name, act, ract))
+        specs.append(resolve(activation_variant_name(act, ract)))
     if not specs:
         specs = list(VARIANTS.values())
     unique = {spec.name: spec for spec in specs}
@@ -65,6 +100,22 @@ recurrent_option = click.option(
     type=ACTIVATION_CHOICE,
     help="Keras `recurrent_activation` of an LSTM variant.",
 )
+cell_clip_option = click.option(
+    "--cell-clip",
+    type=float,
+    default=None,
+    metavar="FLOAT",
+    help="Clip c to [-FLOAT, FLOAT] after the update (TF1 LSTMCell's cell_clip), in each "
+    "LSTM-family variant given; names get _clip-<FLOAT>.",
+)
+forget_bias_option = click.option(
+    "--forget-bias",
+    type=float,
+    default=0.0,
+    metavar="FLOAT",
+    help="Add FLOAT to a_f (TF1 LSTMCell's forget_bias), in each variant given with a "
+    "forget gate block; names get _fb-<FLOAT>.",
+)
 
 
 @click.group()
@@ -85,6 +136,8 @@ def main() -> None:
 @spec_option
 @activation_option
 @recurrent_option
+@cell_clip_option
+@forget_bias_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -93,9 +146,19 @@ def main() -> None:
     help="Output folder; files go to <out>/<target>/<variant>.py.",
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if a file is stale.")
-def emit(target, variants, spec_files, activation, recurrent_activation, out, check) -> None:
+def emit(
+    target,
+    variants,
+    spec_files,
+    activation,
+    recurrent_activation,
+    cell_clip,
+    forget_bias,
+    out,
+    check,
+) -> None:
     """Generate modules (default: every built-in variant)."""
-    specs = _specs(variants, activation, recurrent_activation, spec_files)
+    specs = _specs(variants, activation, recurrent_activation, spec_files, cell_clip, forget_bias)
     targets = list(TARGETS) if target == "all" else [target]
     files = emitting.plan(specs, targets, out)
     if check:
@@ -125,6 +188,8 @@ def emit(target, variants, spec_files, activation, recurrent_activation, out, ch
 @spec_option
 @activation_option
 @recurrent_option
+@cell_clip_option
+@forget_bias_option
 @click.option(
     "--format",
     "fmt",
@@ -132,12 +197,21 @@ def emit(target, variants, spec_files, activation, recurrent_activation, out, ch
     default="text",
     show_default=True,
 )
-def derive(variants, spec_files, activation, recurrent_activation, fmt) -> None:
+def derive(
+    variants, spec_files, activation, recurrent_activation, cell_clip, forget_bias, fmt
+) -> None:
     """Print the forward equations and their derived adjoints."""
     from .report import derivation_report
 
     default = () if spec_files or activation or recurrent_activation else ("lstm",)
-    specs = _specs(variants or default, activation, recurrent_activation, spec_files)
+    specs = _specs(
+        variants or default,
+        activation,
+        recurrent_activation,
+        spec_files,
+        cell_clip,
+        forget_bias,
+    )
     click.echo("\n\n".join(derivation_report(spec, fmt) for spec in specs))
 
 
@@ -146,6 +220,8 @@ def derive(variants, spec_files, activation, recurrent_activation, fmt) -> None:
 @spec_option
 @activation_option
 @recurrent_option
+@cell_clip_option
+@forget_bias_option
 @click.option("--all", "all_variants", is_flag=True, help="Verify every built-in variant.")
 @click.option(
     "--target",
@@ -154,13 +230,22 @@ def derive(variants, spec_files, activation, recurrent_activation, fmt) -> None:
     show_default=True,
     help="Generated code to check against Keras.",
 )
-def verify(variants, spec_files, activation, recurrent_activation, all_variants, target) -> None:
+def verify(
+    variants,
+    spec_files,
+    activation,
+    recurrent_activation,
+    cell_clip,
+    forget_bias,
+    all_variants,
+    target,
+) -> None:
     """Check derivations exactly and generated code numerically and against Keras."""
     from .verify import format_table, run_checks
 
     if all_variants:
         variants = tuple(sorted(set(variants) | set(VARIANTS)))
-    specs = _specs(variants, activation, recurrent_activation, spec_files)
+    specs = _specs(variants, activation, recurrent_activation, spec_files, cell_clip, forget_bias)
     targets = list(TARGETS) if target == "all" else [target]
     results = run_checks(specs, targets)
     click.echo(format_table(results))
@@ -172,11 +257,13 @@ def verify(variants, spec_files, activation, recurrent_activation, all_variants,
 
 @main.command()
 def variants() -> None:
-    """List the built-in variants."""
-    width = max(len(name) for name in VARIANTS)
-    for name, spec in VARIANTS.items():
-        click.echo(f"{name:<{width}}  {spec.summary}")
+    """List the built-in variants: summary, equations, states and parameter shapes."""
+    from .report import variant_listing
+
+    click.echo("\n\n".join(variant_listing(spec) for spec in VARIANTS.values()))
     click.echo(
         "\nAny LSTM with other activations: --activation A --recurrent-activation A "
-        f"(A in {', '.join(sorted(ACTIVATIONS))}), named lstm_ra-<A>_act-<A>."
+        f"(A in {', '.join(sorted(ACTIVATIONS))}), named lstm_ra-<A>_act-<A>.\n"
+        "Any LSTM-family variant with --cell-clip V / --forget-bias V, named "
+        "<variant>_clip-<V>_fb-<V>; any cell of your own with --spec FILE.toml."
     )

@@ -1,7 +1,10 @@
 """Adjoints: ForwardProgram -> BackwardProgram, by reverse-mode differentiation in SymPy.
 
 Statement by statement in reverse: for ``y = f(x1, ..., xk)`` each argument receives
-``d_y * df/dxj``, accumulated (``d_x = d_x + ...``) when ``x`` is used more than once.
+``d_y * df/dxj``, accumulated (``d_x = d_x + ...``) when ``x`` is used more than once. A
+matrix product ``y = concat(s1, ..., sk) @ w[:, block]`` is linear: its adjoint is
+``concat(d_s1, ..., d_sk) (+)= d_y @ w[:, block].T``, and the weight block's gradient gets
+``concat(s1, ..., sk).T @ d_y`` from each step.
 Derivatives come from SymPy (``sp.diff``) and the activations' declared ``fdiff``; every
 forward right-hand side that appears in a derivative is then replaced by its name, so the
 backward step reads forward values from the tape instead of recomputing them.
@@ -11,7 +14,14 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .program import AdjointBlock, Assignment, BackwardProgram, ForwardProgram
+from .program import (
+    AdjointBlock,
+    Assignment,
+    BackwardProgram,
+    ForwardProgram,
+    Product,
+    ProductAdjoint,
+)
 
 
 def adjoint_symbol(name: sp.Symbol) -> sp.Symbol:
@@ -31,11 +41,24 @@ def adjoint_program(forward: ForwardProgram) -> BackwardProgram:
         )
     }
     # Right-hand sides -> their names (a bare name on the right is a copy, not a value to tape).
-    to_tape = {a.expr: a.target for a in forward.assignments if not a.expr.is_Symbol}
+    to_tape = {
+        a.expr: a.target
+        for a in forward.assignments
+        if isinstance(a, Assignment) and not a.expr.is_Symbol
+    }
     adjoint_of = {state: adjoint_symbol(state) for state in forward.states}
     blocks = []
+    read_by_products = set()
     for statement in reversed(forward.assignments):
         d_y = adjoint_of[statement.target]
+        if isinstance(statement, Product):
+            accumulate = tuple(s in adjoint_of for s in statement.sources)
+            d_sources = tuple(adjoint_symbol(s) for s in statement.sources)
+            adjoint_of.update(zip(statement.sources, d_sources, strict=True))
+            adjoint = ProductAdjoint(statement, d_y, d_sources, accumulate)
+            blocks.append(AdjointBlock(statement, (adjoint,)))
+            read_by_products |= {d_y, *statement.sources}
+            continue
         lines = []
         for x in sorted(statement.expr.free_symbols, key=order.__getitem__):
             partial = sp.diff(statement.expr, x).xreplace(to_tape)
@@ -47,7 +70,9 @@ def adjoint_program(forward: ForwardProgram) -> BackwardProgram:
             lines.append(Assignment(d_x, term, f"{d_x.name} = {term}"))
         blocks.append(AdjointBlock(statement, tuple(lines)))
     forward_names = set(order) - set(forward.unit_params)
-    read = set().union(*(a.expr.free_symbols for b in blocks for a in b.assignments))
+    read = read_by_products.union(
+        *(a.expr.free_symbols for b in blocks for a in b.assignments if isinstance(a, Assignment))
+    )
     return BackwardProgram(
         seeds=tuple(adjoint_symbol(s) for s in forward.states),
         blocks=tuple(blocks),

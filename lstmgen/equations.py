@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from .activations import ACTIVATIONS
-from .lang import ExpressionError, parse_expression
-from .program import Assignment, ForwardProgram
+from .lang import ExpressionError, parse_expression, parse_product
+from .program import Assignment, ForwardProgram, Product
 from .spec import CellSpec
 
 
@@ -34,10 +36,20 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
         SpecError: unknown name or activation, a name assigned twice or shadowing an input,
             a state never updated, a gate block or a value never used.
     """
-    preactivations = tuple(sp.Symbol(f"a_{block}") for block in spec.blocks)
+    preactivations = tuple(
+        sp.Symbol(f"{group}_{block}")
+        for group in spec.preactivation_groups
+        for block in spec.blocks
+    )
     states_tm1 = tuple(sp.Symbol(f"{state}_tm1") for state in spec.states)
     unit_params = tuple(sp.Symbol(name) for name in spec.unit_params)
     names = {s.name: s for s in preactivations + states_tm1 + unit_params}
+    weights = {m.name: m.blocks for m in spec.matrix_params}
+    rows = {m.name: m.rows for m in spec.matrix_params}
+    if spec.recurrent_blocks is not None:
+        # The blocks the recurrent product does not feed are read inside the step.
+        weights["recurrent_kernel"] = spec.blocks
+        rows["recurrent_kernel"] = 1
     functions = {name: ACTIVATIONS[name] for name in sorted(ACTIVATIONS)}
     assignments = []
     for number, (target, text) in enumerate(spec.statements, start=1):
@@ -49,7 +61,8 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
             problem = f"{target!r} is already defined"
             raise SpecError(f"{where}: {problem}", problem, number - 1)
         try:
-            expr = parse_expression(text, names, functions)
+            product = parse_product(text, names, weights)
+            expr = None if product else parse_expression(text, names, functions)
         except ExpressionError as error:
             problem = error.message
             if "unknown name" in problem:
@@ -57,16 +70,60 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
             raise SpecError(f"{where}: {problem}", problem, number - 1) from None
         symbol = sp.Symbol(target)
         names[target] = symbol
-        assignments.append(Assignment(symbol, expr, f"{target} = {text.strip()}"))
+        line = f"{target} = {text.strip()}"
+        if product:
+            sources, weight, block = product
+            if len(sources) != rows[weight]:
+                problem = (
+                    f"{weight} has {rows[weight]} * units rows; the product's source must "
+                    f"concatenate {rows[weight]} values, got {len(sources)}"
+                )
+                raise SpecError(f"{where}: {problem}", problem, number - 1)
+            block_index = weights[weight].index(block)
+            count = len(weights[weight])
+            assignments.append(
+                Product(symbol, sources, weight, block_index, block, line, count)
+            )
+        else:
+            assignments.append(Assignment(symbol, expr, line))
     program = ForwardProgram(
         preactivations=preactivations,
         states_tm1=states_tm1,
         states=tuple(sp.Symbol(state) for state in spec.states),
         assignments=tuple(assignments),
         unit_params=unit_params,
+        recurrent_bias=spec.recurrent_bias,
+        matrix_params=tuple(m.name for m in spec.matrix_params),
+        recurrent_blocks=tuple(
+            k
+            for k, block in enumerate(spec.blocks)
+            if spec.recurrent_blocks is None or block in spec.recurrent_blocks
+        ),
     )
     _check_uses(spec, program)
-    return program
+    return replace(program, state_widths=_state_widths(spec, program))
+
+
+def _state_widths(spec: CellSpec, program: ForwardProgram) -> tuple[str, ...]:
+    """Each state's size: ``units``, or the width of the product that defines it. Per-unit
+    lines and product sources read ``units``-wide values only."""
+    width_of_weight = {m.name: m.width for m in spec.matrix_params}
+    widths = {}
+    for a in program.assignments:
+        if isinstance(a, Product):
+            widths[a.target] = width_of_weight.get(a.weight, "units")
+    state_widths = tuple(widths.get(s, "units") for s in program.states)
+    widths.update(zip(program.states_tm1, state_widths, strict=True))
+    for index, a in enumerate(program.assignments):
+        read = a.sources if isinstance(a, Product) else a.expr.free_symbols
+        for name in sorted(read, key=str):
+            if widths.get(name, "units") != "units":
+                problem = (
+                    f"{name.name!r} is {widths[name]} wide; per-unit lines and product "
+                    "sources read units-wide values only"
+                )
+                raise SpecError(f"variant {spec.name!r}: {a.text!r}: {problem}", problem, index)
+    return state_widths
 
 
 def _check_uses(spec: CellSpec, program: ForwardProgram) -> None:
@@ -75,7 +132,12 @@ def _check_uses(spec: CellSpec, program: ForwardProgram) -> None:
         if state not in targets:
             problem = f"state {state.name!r} is never updated"
             raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="states")
-    used = set().union(*(a.expr.free_symbols for a in program.assignments))
+    used = set().union(
+        *(
+            set(a.sources) if isinstance(a, Product) else a.expr.free_symbols
+            for a in program.assignments
+        )
+    )
     for a in program.preactivations:
         if a not in used:
             problem = f"gate block pre-activation {a.name!r} is never used"
@@ -84,6 +146,38 @@ def _check_uses(spec: CellSpec, program: ForwardProgram) -> None:
         if p not in used:
             problem = f"parameter {p.name!r} is never used"
             raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="unit_params")
+    products = [a for a in program.assignments if isinstance(a, Product)]
+    read = [(a.weight, a.block_name) for a in products]
+    for index, a in enumerate(program.assignments):
+        if isinstance(a, Product) and read.count((a.weight, a.block_name)) > 1:
+            problem = f"block {a.block_name!r} of {a.weight!r} is read by more than one product"
+            raise SpecError(f"variant {spec.name!r}: {a.text!r}: {problem}", problem, index)
+        if (
+            isinstance(a, Product)
+            and a.weight == "recurrent_kernel"
+            and a.block_name in spec.recurrent_blocks
+        ):
+            problem = (
+                f"block {a.block_name!r} of 'recurrent_kernel' already feeds the recurrent "
+                f"product (recurrent_blocks {list(spec.recurrent_blocks)})"
+            )
+            raise SpecError(f"variant {spec.name!r}: {a.text!r}: {problem}", problem, index)
+    in_step = [(m.name, block) for m in spec.matrix_params for block in m.blocks]
+    if spec.recurrent_blocks is not None:
+        unknown = sorted(set(spec.recurrent_blocks) - set(spec.blocks))
+        if unknown:
+            problem = f"recurrent_blocks names {unknown[0]!r}, not a gate block {list(spec.blocks)}"
+            raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="recurrent_blocks")
+        in_step += [
+            ("recurrent_kernel", block)
+            for block in spec.blocks
+            if block not in spec.recurrent_blocks
+        ]
+    for weight, block in in_step:
+        if (weight, block) not in read:
+            problem = f"block {block!r} of {weight!r} is never used"
+            field = "recurrent_blocks" if weight == "recurrent_kernel" else "matrix_params"
+            raise SpecError(f"variant {spec.name!r}: {problem}", problem, field=field)
     for a in program.assignments:
         if a.target not in used and a.target not in program.states:
             problem = f"{a.target.name!r} is never used"

@@ -1,9 +1,10 @@
 """Printing: forward/backward programs -> source lines for one target (``numpy`` or ``tf``).
 
 Every activation and gradient function prints as a call of a small private helper
-(``_sigmoid(a_i)``, ``_hard_sigmoid_grad(i)``) whose source, per target, is in ``HELPERS``;
-the generated module defines only the helpers its variant uses. Helpers keep the input's
-dtype (float32 stays float32) and are overflow-free (``sigmoid`` goes through ``tanh``).
+(``_sigmoid(a_i)``, ``_hard_sigmoid_grad(i)``, ``_clip(c, -3, 3)``) whose source, per target,
+is in ``HELPERS``; the generated module defines only the helpers its variant uses. Helpers
+keep the input's dtype (float32 stays float32) and are overflow-free (``sigmoid`` goes
+through ``tanh``).
 
 Both printers derive from SymPy's ``PythonCodePrinter`` rather than ``NumPyPrinter`` /
 ``TensorflowPrinter``: every function call is ours, ``TensorflowPrinter`` imports TensorFlow
@@ -19,13 +20,13 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from . import activations as act
-from .program import BackwardProgram, ForwardProgram
+from .program import BackwardProgram, ForwardProgram, Product, ProductAdjoint
 
 TARGETS = ("numpy", "tf")
 ALIAS = {"numpy": "np", "tf": "tf"}
 
 # function class -> (helper name, argument name, docstring, NumPy body, TF body)
-HELPERS: dict[type[act.Activation], tuple[str, str, str, str, str]] = {
+HELPERS: dict[type[sp.Function], tuple[str, str, str, str, str]] = {
     act.Sigmoid: (
         "_sigmoid",
         "x",
@@ -107,6 +108,20 @@ HELPERS: dict[type[act.Activation], tuple[str, str, str, str, str]] = {
         "x * sigmoid(x).",
         "x * (0.5 * np.tanh(0.5 * x) + 0.5)",
         "tf.nn.silu(x)",
+    ),
+    act.Clip: (
+        "_clip",
+        "x, lo, hi",
+        "min(max(x, lo), hi) for numeric bounds, in the dtype of x.",
+        "np.clip(x, lo, hi)",
+        "tf.clip_by_value(x, lo, hi)",
+    ),
+    act.ClipGrad: (
+        "_clip_grad",
+        "x, lo, hi",
+        "clip' through x: 1 where lo <= x <= hi, 0 only outside (TF clip_by_value).",
+        "((x >= lo) & (x <= hi)).astype(x.dtype)",
+        "tf.cast((x >= lo) & (x <= hi), x.dtype)",
     ),
     act.ReluGrad: (
         "_relu_grad",
@@ -201,7 +216,7 @@ class CellPrinter(PythonCodePrinter):
     def __init__(self, target: str):
         super().__init__({"strict": True, "fully_qualified_modules": False})
         self.target = target
-        self.used: set[type[act.Activation]] = set()
+        self.used: set[type[sp.Function]] = set()
 
     def doprint(self, expr, assign_to=None):
         """Source of ``expr`` with spaces around ``*`` and ``/`` (``**`` stays tight)."""
@@ -212,7 +227,10 @@ class CellPrinter(PythonCodePrinter):
         if cls not in HELPERS:
             raise TypeError(f"No {self.target} printer for function {cls.__name__}.")
         self.used.add(cls)
-        return f"{HELPERS[cls][0]}({self._print(expr.args[0])})"
+        # Arguments after the first are numeric bounds (``clip``): literals, ``-2.5`` not
+        # ``-5 / 2`` (float(p / q) is the correctly rounded value either way).
+        bounds = (str(a) if a.is_Integer else repr(float(a)) for a in expr.args[1:])
+        return f"{HELPERS[cls][0]}({', '.join((self._print(expr.args[0]), *bounds))})"
 
     def _print_Abs(self, expr):
         return f"{ALIAS[self.target]}.abs({self._print(expr.args[0])})"
@@ -258,11 +276,20 @@ def print_programs(
     if target not in TARGETS:
         raise ValueError(f"Unknown target {target!r}; expected one of {list(TARGETS)}.")
     printer = CellPrinter(target)
-    forward_lines = tuple(f"{a.target} = {printer.doprint(a.expr)}" for a in forward.assignments)
+    forward_lines = tuple(
+        _product_line(a, target)
+        if isinstance(a, Product)
+        else f"{a.target} = {printer.doprint(a.expr)}"
+        for a in forward.assignments
+    )
     backward_lines: list[str] = []
     for block in backward.blocks:
         backward_lines.append(f"# {block.forward.text}")
-        backward_lines.extend(f"{a.target} = {printer.doprint(a.expr)}" for a in block.assignments)
+        for a in block.assignments:
+            if isinstance(a, ProductAdjoint):
+                backward_lines.extend(_product_adjoint_lines(a, target))
+            else:
+                backward_lines.append(f"{a.target} = {printer.doprint(a.expr)}")
     used = sorted(printer.used, key=lambda cls: HELPERS[cls][0])
     helpers = tuple(_helper_source(cls, target) for cls in used)
     needs_selu = any(cls in (act.Selu, act.SeluGrad) for cls in used)
@@ -277,7 +304,76 @@ def print_programs(
     return PrintedPrograms(forward_lines, tuple(backward_lines), helpers, constants)
 
 
-def _helper_source(cls: type[act.Activation], target: str) -> tuple[str, ...]:
+def weight_block_name(product: Product) -> str:
+    """The cell's argument holding a Product's weight block: ``gate_recurrent_kernel_i``, or
+    the weight itself when it is one block (``projection``)."""
+    return product.weight if product.whole else f"{product.weight}_{product.block_name}"
+
+
+def _concatenated(names, target: str) -> str:
+    """Source of the sources' concatenation along the features (one name: itself)."""
+    names = [n.name for n in names]
+    if len(names) == 1:
+        return names[0]
+    joined = ", ".join(names)
+    if target == "numpy":
+        return f"np.concatenate(({joined}), axis=-1)"
+    return f"tf.concat(({joined}), axis=-1)"
+
+
+def _matmul(a: str, b: str, target: str, transpose_a: bool = False) -> str:
+    if target == "numpy":
+        return f"{a}.T @ {b}" if transpose_a else f"{a} @ {b}"
+    return f"tf.matmul({a}, {b}, transpose_a=True)" if transpose_a else f"tf.matmul({a}, {b})"
+
+
+def dropout_mask_name(product: Product) -> str:
+    """The TF cell's recurrent dropout mask argument for a product with a block of the
+    recurrent kernel (``recurrent_dropout_mask_h``), or ``""``: the recurrent dropout mask
+    multiplies the input of every product with the recurrent kernel, as in Keras."""
+    if product.weight != "recurrent_kernel":
+        return ""
+    return f"recurrent_dropout_mask_{product.block_name}"
+
+
+def _masked_source(product: Product, target: str) -> str:
+    source = _concatenated(product.sources, target)
+    mask = dropout_mask_name(product) if target == "tf" else ""
+    return f"_masked({source}, {mask})" if mask else source
+
+
+def _product_line(product: Product, target: str) -> str:
+    """``r_i = np.concatenate((i_tm1, f_tm1, o_tm1), axis=-1) @ gate_recurrent_kernel_i``."""
+    source = _masked_source(product, target)
+    return f"{product.target} = {_matmul(source, weight_block_name(product), target)}"
+
+
+def _product_adjoint_lines(adjoint: ProductAdjoint, target: str) -> list[str]:
+    """The sources' adjoints through the weight block's transpose, and this step's
+    contribution to the weight block's gradient (``d_<weight>_<block>``)."""
+    product = adjoint.product
+    weight = weight_block_name(product)
+    d_y = adjoint.d_output.name
+    through = _matmul(d_y, f"{weight}_t", target)
+    mask = dropout_mask_name(product) if target == "tf" else ""
+    if mask:
+        through = f"_masked({through}, {mask})"
+    lines = []
+    if len(product.sources) == 1:
+        parts = [through]
+    else:
+        split = "np.split" if target == "numpy" else "tf.split"
+        temp = f"d_{product.target.name}_sources"
+        lines.append(f"{temp} = {split}({through}, {len(product.sources)}, axis=-1)")
+        parts = [f"{temp}[{k}]" for k in range(len(product.sources))]
+    for d_s, add, part in zip(adjoint.d_sources, adjoint.accumulate, parts, strict=True):
+        lines.append(f"{d_s.name} = {d_s.name} + {part}" if add else f"{d_s.name} = {part}")
+    source = _masked_source(product, target)
+    lines.append(f"d_{weight} = {_matmul(source, d_y, target, transpose_a=True)}")
+    return lines
+
+
+def _helper_source(cls: type[sp.Function], target: str) -> tuple[str, ...]:
     name, arg, doc, numpy_body, tf_body = HELPERS[cls]
     body = numpy_body if target == "numpy" else tf_body
     lines = body.split("\n") if "return" in body else [f"return {body}"]

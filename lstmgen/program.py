@@ -21,30 +21,79 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class Product:
+    """``target = concat(sources) @ weight[:, block]``: a matrix product inside the step.
+
+    ``sources`` are (units,)-wide values concatenated along the feature axis; ``block`` is
+    the index of the weight's column block, of ``count`` blocks.
+    """
+
+    target: sp.Symbol
+    sources: tuple[sp.Symbol, ...]
+    weight: str
+    block: int
+    block_name: str
+    text: str
+    count: int = 1
+
+    @property
+    def whole(self) -> bool:
+        """The weight is this one block."""
+        return self.count == 1
+
+
+@dataclass(frozen=True)
+class ProductAdjoint:
+    """The adjoint of a Product: ``concat(d_sources) (+)= d_output @ weight[:, block].T`` and
+    this step's ``concat(sources).T @ d_output`` for the weight block's gradient.
+
+    ``accumulate[k]``: whether ``d_sources[k]`` adds to an adjoint the sweep already holds.
+    """
+
+    product: Product
+    d_output: sp.Symbol
+    d_sources: tuple[sp.Symbol, ...]
+    accumulate: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
 class ForwardProgram:
     """One forward time step.
 
     Attributes:
-        preactivations: ``a_<block>`` inputs, in kernel column order.
+        preactivations: ``a_<block>`` inputs, in kernel column order; with a recurrent bias
+            the ``ax_<block>`` inputs, then the ``ah_<block>`` inputs.
         states_tm1: previous states ``<state>_tm1``, in state order.
         states: new state names, in state order (each is some assignment's target).
-        assignments: the update lines, in order.
+        assignments: the update lines, in order: Assignments (per unit) and Products.
         unit_params: per-unit parameters (units,) the lines read, e.g. peepholes.
+        recurrent_bias: the inputs are the input and recurrent products apart (``ax``, ``ah``),
+            each with a bias row, instead of their sum (``a``).
+        matrix_params: the weight matrices the Products read.
+        recurrent_blocks: indices of the gate blocks the recurrent product feeds; the other
+            blocks' recurrent_kernel columns are Products inside the step.
+        state_widths: each state's size (``units``, or e.g. ``proj_units`` for a state a
+            Product onto a wider or narrower matrix defines).
     """
 
     preactivations: tuple[sp.Symbol, ...]
     states_tm1: tuple[sp.Symbol, ...]
     states: tuple[sp.Symbol, ...]
-    assignments: tuple[Assignment, ...]
+    assignments: tuple[Assignment | Product, ...]
     unit_params: tuple[sp.Symbol, ...] = ()
+    recurrent_bias: bool = False
+    matrix_params: tuple[str, ...] = ()
+    recurrent_blocks: tuple[int, ...] = ()
+    state_widths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class AdjointBlock:
-    """The adjoint statements that differentiate one forward assignment."""
+    """The adjoint statements that differentiate one forward statement (for a Product, one
+    ProductAdjoint)."""
 
-    forward: Assignment
-    assignments: tuple[Assignment, ...]
+    forward: Assignment | Product
+    assignments: tuple[Assignment | ProductAdjoint, ...]
 
 
 @dataclass(frozen=True)
@@ -54,7 +103,7 @@ class BackwardProgram:
     Attributes:
         seeds: adjoints of the new states, ``d_<state>`` (inputs of the step).
         blocks: adjoint blocks in execution order (forward assignments reversed).
-        d_preactivations: ``d_a_<block>`` outputs, in kernel column order.
+        d_preactivations: ``d_a_<block>`` outputs, in the order of the preactivations.
         d_states_tm1: ``d_<state>_tm1`` outputs; ``None`` where the update does not read that
             state directly (its adjoint then flows through the recurrent product only).
         tape: forward values the backward step reads, in forward order.

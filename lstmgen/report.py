@@ -9,7 +9,8 @@ from sympy.printing.str import StrPrinter
 
 from . import derive, equations
 from .activations import ACTIVATIONS
-from .program import Assignment, BackwardProgram, ForwardProgram
+from .program import Assignment, BackwardProgram, ForwardProgram, Product, ProductAdjoint
+from .render import size_product
 from .spec import CellSpec
 
 _NAME_OF = {cls: name for name, cls in ACTIVATIONS.items()}
@@ -27,14 +28,15 @@ def _function_name(cls) -> str:
 
 class _TextPrinter(StrPrinter):
     def _print_Function(self, expr):
-        return f"{_function_name(type(expr))}({self._print(expr.args[0])})"
+        return f"{_function_name(type(expr))}({', '.join(self._print(a) for a in expr.args)})"
 
 
 class _LatexPrinter(LatexPrinter):
     def _print_Function(self, expr, exp=None):
         name = _function_name(type(expr))
         head = _LATEX_OF.get(name, r"\operatorname{" + name.replace("_", r"\_") + "}")
-        text = rf"{head}\left({self._print(expr.args[0])}\right)"
+        args = ", ".join(self._print(a) for a in expr.args)
+        text = rf"{head}\left({args}\right)"
         return text if exp is None else rf"{text}^{{{exp}}}"
 
     def _print_Symbol(self, expr, style="plain"):
@@ -49,14 +51,77 @@ def latex_name(name: str) -> str:
         return rf"{latex_name(name[:-4])}_{{t-1}}"
     if name.startswith("a_"):
         return rf"a_{{{name[2:]}}}"
+    if name.startswith(("ax_", "ah_")):
+        return rf"a^{{{name[1]}}}_{{{name[3:]}}}"
     if "_" in name:
         escaped = name.replace("_", r"\_")
         return rf"\mathrm{{{escaped}}}"
     return name
 
 
-def _lines(assignments: tuple[Assignment, ...], printer) -> list[tuple[str, str]]:
-    return [(printer.doprint(a.target), printer.doprint(a.expr)) for a in assignments]
+def _lines(statements, printer) -> list[tuple[str, str]]:
+    """``(target, right-hand side)`` pairs; Products and their adjoints as matrix products
+    (``[i_tm1, f_tm1, o_tm1] @ gate_recurrent_kernel[i]``)."""
+    lines = []
+    for statement in statements:
+        if isinstance(statement, Assignment):
+            lines.append((printer.doprint(statement.target), printer.doprint(statement.expr)))
+        elif isinstance(statement, Product):
+            lines.append((printer.doprint(statement.target), _product(statement, printer)))
+        else:
+            lines += _product_adjoint(statement, printer)
+    return lines
+
+
+def _concat(names, printer) -> str:
+    names = [printer.doprint(n) for n in names]
+    if len(names) == 1:
+        return names[0]
+    if isinstance(printer, LatexPrinter):
+        return rf"\left[{', '.join(names)}\right]"
+    return f"[{', '.join(names)}]"
+
+
+def _weight(product: Product, printer, transpose: bool = False) -> str:
+    """``w[i]`` (``w`` when the weight is one block), ``W_{i}^T`` in LaTeX."""
+    if isinstance(printer, LatexPrinter):
+        name = r"\mathrm{" + product.weight.replace("_", r"\_") + "}"
+        block = "" if product.whole else f"_{{{product.block_name}}}"
+        return name + block + ("^{T}" if transpose else "")
+    block = "" if product.whole else f"[{product.block_name}]"
+    return product.weight + block + (".T" if transpose else "")
+
+
+def _product(product: Product, printer) -> str:
+    times = r" \, " if isinstance(printer, LatexPrinter) else " @ "
+    return _concat(product.sources, printer) + times + _weight(product, printer)
+
+
+def _product_adjoint(adjoint: ProductAdjoint, printer) -> list[tuple[str, str]]:
+    """``[d_i_tm1, ...] (+)= d_r_i @ w[i].T`` and the weight block's per-step gradient."""
+    latex = isinstance(printer, LatexPrinter)
+    product, d_out = adjoint.product, printer.doprint(adjoint.d_output)
+    times = r" \, " if latex else " @ "
+    back = d_out + times + _weight(product, printer, transpose=True)
+    lines = []
+    if any(adjoint.accumulate):
+        added = [
+            printer.doprint(d) if acc else "0"
+            for d, acc in zip(adjoint.d_sources, adjoint.accumulate, strict=True)
+        ]
+        joined = f"[{', '.join(added)}]" if len(added) > 1 else added[0]
+        if latex:
+            joined = joined.replace("[", r"\left[").replace("]", r"\right]")
+        back = f"{joined} + {back}"
+    lines.append((_concat(adjoint.d_sources, printer), back))
+    gradient = _concat(product.sources, printer) + ("^{T}" if latex else ".T") + times + d_out
+    name = "d_" + product.weight + ("" if product.whole else f"[{product.block_name}]")
+    if latex:
+        name = r"\bar{" + _weight(product, printer) + "}"
+        lines.append((name, r"\textstyle\sum_{t} " + gradient))
+    else:
+        lines.append((name, f"sum_t {gradient}"))
+    return lines
 
 
 def derivation_report(spec: CellSpec, fmt: str = "text") -> str:
@@ -72,17 +137,72 @@ def derivation_report(spec: CellSpec, fmt: str = "text") -> str:
     raise ValueError(f"Unknown format {fmt!r}; expected one of ['latex', 'markdown', 'text'].")
 
 
+def parameter_shapes(spec: CellSpec) -> list[tuple[str, str]]:
+    """``(name, shape)`` of each parameter in ``PARAM_NAMES`` order, sizes as words (the
+    generated ``param_shapes``: the recurrent kernel's rows are the first state's width)."""
+    width = f"{len(spec.blocks)} * units"
+    first_width = equations.forward_program(spec).state_widths[0]
+    shapes = [
+        ("kernel", f"(input_dim, {width})"),
+        ("recurrent_kernel", f"({first_width}, {width})"),
+        ("bias", f"(2, {width})" if spec.recurrent_bias else f"({width},)"),
+    ]
+    shapes += [(name, "(units,)") for name in spec.unit_params]
+    return shapes + [
+        (m.name, size_product(m.rows, "units", m.width, len(m.blocks))) for m in spec.matrix_params
+    ]
+
+
+def variant_listing(spec: CellSpec) -> str:
+    """Three lines for ``lstmgen variants``: name and summary, equations, parameter shapes."""
+    recurrent = f"{spec.states[0]}_tm1@recurrent_kernel{_fed(spec)}"
+    products = (
+        f"ax = x@kernel + bias[0], ah = {recurrent} + bias[1]"
+        if spec.recurrent_bias
+        else f"a = x@kernel + {recurrent} + bias"
+    )
+    lines = "; ".join(f"{target} = {text.strip()}" for target, text in spec.statements)
+    shapes = ", ".join(f"{name} {shape}" for name, shape in parameter_shapes(spec))
+    return "\n".join(
+        [
+            f"{spec.name}: {spec.summary}",
+            f"    {products} (blocks {'|'.join(spec.blocks)}); {lines}",
+            f"    states {', '.join(spec.states)}; parameters: {shapes}",
+        ]
+    )
+
+
+def _fed(spec: CellSpec) -> str:
+    """``[z|r]`` when the recurrent product feeds some gate blocks only, else nothing."""
+    if spec.recurrent_blocks is None or spec.recurrent_blocks == spec.blocks:
+        return ""
+    return f"[{'|'.join(spec.recurrent_blocks)}]"
+
+
 def _structure(spec: CellSpec, backward: BackwardProgram) -> list[str]:
     blocks = "|".join(spec.blocks)
-    first = spec.states[0]
+    first, fed = spec.states[0], _fed(spec)
     direct = backward.d_states_tm1[0]
     extra = f" + {direct.name}" if direct is not None else ""
+    if spec.recurrent_bias:
+        return [
+            f"ax = x_t @ kernel + bias[0];  ah = {first}_tm1 @ recurrent_kernel{fed} + bias[1]"
+            f"   (blocks {blocks})",
+            f"d_{first}_tm1 = d_ah{fed} @ recurrent_kernel{fed}.T{extra}",
+            "d_kernel = sum_t x_t.T @ d_ax_t;  d_recurrent_kernel = sum_t "
+            f"{first}_tm1.T @ d_ah_t;  d_bias = sum_t,batch (d_ax_t, d_ah_t);  "
+            "d_x_t = d_ax_t @ kernel.T",
+        ]
     return [
-        f"a = x_t @ kernel + {first}_tm1 @ recurrent_kernel + bias   (blocks {blocks})",
-        f"d_{first}_tm1 = d_a @ recurrent_kernel.T{extra}",
-        "d_kernel = sum_t x_t.T @ d_a_t;  d_recurrent_kernel = sum_t "
-        f"{first}_tm1.T @ d_a_t;  d_bias = sum_t,batch d_a_t;  d_x_t = d_a_t @ kernel.T",
-    ]
+        f"a = x_t @ kernel + {first}_tm1 @ recurrent_kernel{fed} + bias   (blocks {blocks})",
+        f"d_{first}_tm1 = d_a{fed} @ recurrent_kernel{fed}.T{extra}",
+        f"d_kernel = sum_t x_t.T @ d_a_t;  d_recurrent_kernel{fed} = sum_t "
+        f"{first}_tm1.T @ d_a{fed}_t;  d_bias = sum_t,batch d_a_t;  d_x_t = d_a_t @ kernel.T",
+    ] + (
+        ["(the other blocks' recurrent_kernel columns: the products inside the step)"]
+        if fed
+        else []
+    )
 
 
 def _text(spec: CellSpec, forward: ForwardProgram, backward: BackwardProgram) -> str:

@@ -7,6 +7,14 @@ Format (see ``examples/``)::
     blocks = ["i", "f", "c", "o"]    # gate blocks, kernel column order
     states = ["h", "c"]              # states[0] is the output and the recurrent input
     unit_params = ["peephole_i"]     # optional per-unit parameter vectors (units,)
+    recurrent_bias = false           # optional: read ax_<block> = x @ kernel + bias[0] and
+                                     # ah_<block> = h_tm1 @ recurrent_kernel + bias[1] apart
+    recurrent_blocks = ["z", "r"]    # optional: the blocks h_tm1 @ recurrent_kernel feeds; the
+                                     # others' columns are products in the equations
+                                     # (u_h = "rh @ recurrent_kernel[h]")
+
+    [matrices]                       # optional weight matrices for products in the equations
+    gate_recurrent_kernel = { rows = 3, blocks = ["i", "f", "o"] }  # (3 units, 3 units)
 
     [equations]                      # one line per textbook line, in order
     i = "sigmoid(a_i + peephole_i * c_tm1)"
@@ -24,14 +32,25 @@ import sys
 from pathlib import Path
 
 from .equations import SpecError, forward_program
-from .spec import CellSpec, class_name_of
+from .spec import CellSpec, MatrixParam, class_name_of
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-_FIELDS = {"name", "summary", "blocks", "states", "unit_params", "class_name", "equations"}
+_FIELDS = {
+    "name",
+    "summary",
+    "blocks",
+    "states",
+    "unit_params",
+    "recurrent_bias",
+    "recurrent_blocks",
+    "matrices",
+    "class_name",
+    "equations",
+}
 
 
 class SpecFileError(ValueError):
@@ -71,12 +90,35 @@ def load_spec(path: str | Path) -> CellSpec:
     name = data["name"]
     if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_\-]*", name):
         fail(f"name must be lower-case letters, digits, '_' or '-', got {name!r}", "name")
-    for key in ("blocks", "states", "unit_params"):
+    for key in ("blocks", "states", "unit_params", "recurrent_blocks"):
         value = data.get(key, [])
         if not isinstance(value, list) or not all(
             isinstance(v, str) and v.isidentifier() for v in value
         ):
             fail(f"{key} must be a list of names, got {value!r}", key)
+    recurrent_bias = data.get("recurrent_bias", False)
+    if not isinstance(recurrent_bias, bool):
+        fail(f"recurrent_bias must be true or false, got {recurrent_bias!r}", "recurrent_bias")
+    matrices = []
+    for matrix, entry in data.get("matrices", {}).items():
+        rows = entry.get("rows") if isinstance(entry, dict) else None
+        blocks = entry.get("blocks") if isinstance(entry, dict) else None
+        if (
+            not isinstance(entry, dict)
+            or set(entry) != {"rows", "blocks"}
+            or not isinstance(rows, int)
+            or rows < 1
+            or not isinstance(blocks, list)
+            or not blocks
+            or not all(isinstance(b, str) and b.isidentifier() for b in blocks)
+        ):
+            fail(
+                f"matrix {matrix!r} must be {{ rows = <count>, blocks = [<names>] }}, "
+                f"got {entry!r}",
+                matrix,
+                "matrices",
+            )
+        matrices.append(MatrixParam(matrix, rows, tuple(blocks)))
     if not data["states"]:
         fail("states must name at least one state", "states")
     equations = data["equations"]
@@ -93,13 +135,18 @@ def load_spec(path: str | Path) -> CellSpec:
         class_name=str(data.get("class_name") or class_name_of(name)),
         keras_layer="",
         unit_params=tuple(data.get("unit_params", [])),
+        recurrent_bias=recurrent_bias,
+        matrix_params=tuple(matrices),
+        recurrent_blocks=(
+            tuple(data["recurrent_blocks"]) if "recurrent_blocks" in data else None
+        ),
     )
     try:
         forward_program(spec)
     except SpecError as error:
         if error.statement is not None:
             fail(error.problem, spec.statements[error.statement][0], "equations")
-        fail(error.problem, error.field)
+        fail(error.problem, {"matrix_params": "matrices"}.get(error.field, error.field))
     return spec
 
 

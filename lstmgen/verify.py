@@ -29,6 +29,7 @@ import sympy as sp
 
 from . import derive, emit, equations
 from .activations import to_elementary
+from .program import Product, ProductAdjoint
 from .spec import CellSpec
 
 EXACT_DIGITS = 60
@@ -88,6 +89,17 @@ class Shapes:
     time: int = 3
     input_dim: int = 2
     units: int = 1
+    proj_units: int = 1
+
+    def size(self, name: str) -> int:
+        """A size by name: ``units`` or ``proj_units``."""
+        return getattr(self, name)
+
+
+def extra_sizes(spec: CellSpec) -> tuple[str, ...]:
+    """The sizes besides ``units`` that ``param_shapes`` takes (LSTMP: ``proj_units``)."""
+    widths = equations.forward_program(spec).state_widths
+    return tuple(dict.fromkeys(w for w in widths if w != "units"))
 
 
 def _point(spec: CellSpec, shapes: Shapes, seed: int) -> dict[str, np.ndarray]:
@@ -95,6 +107,8 @@ def _point(spec: CellSpec, shapes: Shapes, seed: int) -> dict[str, np.ndarray]:
     rng = random.Random(seed)
     width = len(spec.blocks) * shapes.units
     b, t, i, h = shapes.batch, shapes.time, shapes.input_dim, shapes.units
+    state_widths = equations.forward_program(spec).state_widths
+    sizes = {s: shapes.size(w) for s, w in zip(spec.states, state_widths, strict=True)}
 
     def fill(*shape):
         # Rationals, carried as EXACT_DIGITS-digit floats: a function of a number then
@@ -109,16 +123,18 @@ def _point(spec: CellSpec, shapes: Shapes, seed: int) -> dict[str, np.ndarray]:
 
     point = {
         "kernel": fill(i, width),
-        "recurrent_kernel": fill(h, width),
-        "bias": fill(width),
+        "recurrent_kernel": fill(sizes[spec.states[0]], width),
+        "bias": fill(2, width) if spec.recurrent_bias else fill(width),
         "x": fill(b, t, i),
-        "d_outputs": fill(b, t, h),
+        "d_outputs": fill(b, t, sizes[spec.states[0]]),
     }
     for name in spec.unit_params:
         point[name] = fill(h)
+    for matrix in spec.matrix_params:
+        point[matrix.name] = fill(matrix.rows * h, len(matrix.blocks) * shapes.size(matrix.width))
     for state in spec.states:
-        point[f"initial_{state}"] = fill(b, h)
-        point[f"d_final_{state}"] = fill(b, h)
+        point[f"initial_{state}"] = fill(b, sizes[state])
+        point[f"d_final_{state}"] = fill(b, sizes[state])
     return point
 
 
@@ -126,37 +142,60 @@ def _evaluate(expr: sp.Expr, env: dict) -> sp.Expr:
     return to_elementary(expr.xreplace(env)).evalf(EXACT_DIGITS)
 
 
+def _elementwise(expr: sp.Expr, env: dict, evaluate: Callable, shape) -> np.ndarray:
+    """``expr`` at every (batch, unit), reading each name's (batch, units) array in env."""
+    out = np.empty(shape, dtype=object)
+    symbols = expr.free_symbols
+    for index in np.ndindex(shape):
+        out[index] = evaluate(expr, {s: env[s][index] for s in symbols})
+    return out
+
+
+def _weight_block(point, product) -> np.ndarray:
+    """The columns of a Product's weight block."""
+    return np.split(point[product.weight], product.count, axis=1)[product.block]
+
+
+def _recurrent_columns(forward, shapes: Shapes) -> np.ndarray:
+    """1 on the columns of the blocks the recurrent product feeds, else 0."""
+    blocks = len(forward.preactivations) // (2 if forward.recurrent_bias else 1)
+    fed = [1 if k in forward.recurrent_blocks else 0 for k in range(blocks)]
+    return np.repeat(fed, shapes.units)
+
+
 def _unrolled_forward(forward, point, shapes: Shapes, evaluate: Callable):
-    """Run the forward program over the sequence; returns outputs, final states, envs."""
+    """Run the forward program over the sequence; returns outputs, final states, envs.
+
+    Each statement runs on whole (batch, units) arrays: a per-unit line element by element,
+    a Product as the matrix product it is (it couples the units).
+    """
     b_n, t_n, h_n = shapes.batch, shapes.time, shapes.units
     state_names = [s.name for s in forward.states]
     states = {s: point[f"initial_{s}"].copy() for s in state_names}
-    outputs = np.empty((b_n, t_n, h_n), dtype=object)
+    outputs = np.empty((b_n, t_n, point["d_outputs"].shape[-1]), dtype=object)
     envs = {}
     for t in range(t_n):
-        a = (
-            point["x"][:, t, :].dot(point["kernel"])
-            + states[state_names[0]].dot(point["recurrent_kernel"])
-            + point["bias"]
+        a_x = point["x"][:, t, :].dot(point["kernel"])
+        a_h = states[state_names[0]].dot(point["recurrent_kernel"])
+        a_h = a_h * _recurrent_columns(forward, shapes)
+        if forward.recurrent_bias:  # the inputs ax_<block>, then ah_<block>
+            a = np.concatenate((a_x + point["bias"][0], a_h + point["bias"][1]), axis=-1)
+        else:
+            a = a_x + a_h + point["bias"]
+        env = {p: a[:, k * h_n : (k + 1) * h_n] for k, p in enumerate(forward.preactivations)}
+        env.update({p: np.tile(point[p.name], (b_n, 1)) for p in forward.unit_params})
+        env.update(
+            {tm1: states[s] for s, tm1 in zip(state_names, forward.states_tm1, strict=True)}
         )
-        new = {s: np.empty((b_n, h_n), dtype=object) for s in state_names}
-        for b in range(b_n):
-            for u in range(h_n):
-                env = {p: a[b, k * h_n + u] for k, p in enumerate(forward.preactivations)}
-                env.update({p: point[p.name][u] for p in forward.unit_params})
-                env.update(
-                    {
-                        tm1: states[s][b, u]
-                        for s, tm1 in zip(state_names, forward.states_tm1, strict=True)
-                    }
-                )
-                for assignment in forward.assignments:
-                    env[assignment.target] = evaluate(assignment.expr, env)
-                for s in forward.states:
-                    new[s.name][b, u] = env[s]
-                envs[t, b, u] = env
-        states = new
+        for statement in forward.assignments:
+            if isinstance(statement, Product):
+                source = np.concatenate([env[s] for s in statement.sources], axis=-1)
+                env[statement.target] = source.dot(_weight_block(point, statement))
+            else:
+                env[statement.target] = _elementwise(statement.expr, env, evaluate, (b_n, h_n))
+        states = {s.name: env[s] for s in forward.states}
         outputs[:, t, :] = states[state_names[0]]
+        envs[t] = env
     return outputs, states, envs
 
 
@@ -166,41 +205,55 @@ def _derived_gradients(forward, backward, point, shapes: Shapes) -> dict[str, np
     _, _, envs = _unrolled_forward(forward, point, shapes, _evaluate)
     names = [s.name for s in forward.states]
     carry = {s: point[f"d_final_{s}"].copy() for s in names}
-    grads = {k: np.zeros_like(point[k]) for k in ("kernel", "recurrent_kernel", "bias", "x")}
+    keys = ("kernel", "recurrent_kernel", "bias", "x", *forward.matrix_params)
+    grads = {k: np.zeros_like(point[k]) for k in keys}
     grads.update({p.name: np.zeros_like(point[p.name]) for p in forward.unit_params})
     grads = {k: v + sp.Integer(0) for k, v in grads.items()}
     h_seq = {0: point[f"initial_{names[0]}"]}
     for t in range(t_n):
-        h_seq[t + 1] = np.array(
-            [[envs[t, b, u][forward.states[0]] for u in range(h_n)] for b in range(b_n)],
-            dtype=object,
-        )
+        h_seq[t + 1] = envs[t][forward.states[0]]
     for t in reversed(range(t_n)):
         carry[names[0]] = carry[names[0]] + point["d_outputs"][:, t, :]
-        d_a = np.empty((b_n, len(forward.preactivations) * h_n), dtype=object)
-        direct = {s: np.zeros((b_n, h_n), dtype=object) + sp.Integer(0) for s in names}
-        for b in range(b_n):
-            for u in range(h_n):
-                env = dict(envs[t, b, u])
-                env.update(
-                    {seed: carry[s][b, u] for s, seed in zip(names, backward.seeds, strict=True)}
-                )
-                for block in backward.blocks:
-                    for assignment in block.assignments:
-                        env[assignment.target] = _evaluate(assignment.expr, env)
-                for k, d_p in enumerate(backward.d_preactivations):
-                    d_a[b, k * h_n + u] = env[d_p]
-                for s, d_tm1 in zip(names, backward.d_states_tm1, strict=True):
-                    if d_tm1 is not None:
-                        direct[s][b, u] = env[d_tm1]
-                for p, d_p in zip(forward.unit_params, backward.d_unit_params, strict=True):
-                    grads[p.name][u] += env[d_p]
-        grads["kernel"] += point["x"][:, t, :].T.dot(d_a)
-        grads["recurrent_kernel"] += h_seq[t].T.dot(d_a)
-        grads["bias"] += d_a.sum(axis=0)
-        grads["x"][:, t, :] = d_a.dot(point["kernel"].T)
+        env = dict(envs[t])
+        env.update({seed: carry[s] for s, seed in zip(names, backward.seeds, strict=True)})
+        for block in backward.blocks:
+            for statement in block.assignments:
+                if isinstance(statement, ProductAdjoint):
+                    product = statement.product
+                    weight = _weight_block(point, product)
+                    d_output = env[statement.d_output]
+                    parts = np.split(d_output.dot(weight.T), len(product.sources), axis=-1)
+                    for d_s, add, part in zip(
+                        statement.d_sources, statement.accumulate, parts, strict=True
+                    ):
+                        env[d_s] = env[d_s] + part if add else part
+                    source = np.concatenate([env[s] for s in product.sources], axis=-1)
+                    size = weight.shape[1]
+                    columns = slice(product.block * size, (product.block + 1) * size)
+                    grads[product.weight][:, columns] += source.T.dot(d_output)
+                else:
+                    env[statement.target] = _elementwise(
+                        statement.expr, env, _evaluate, (b_n, h_n)
+                    )
+        d_a = np.concatenate([env[d_p] for d_p in backward.d_preactivations], axis=-1)
+        for p, d_p in zip(forward.unit_params, backward.d_unit_params, strict=True):
+            grads[p.name] += env[d_p].sum(axis=0)
+        direct = {
+            s: env[d_tm1] if d_tm1 is not None else np.zeros_like(carry[s]) + 0
+            for s, d_tm1 in zip(names, backward.d_states_tm1, strict=True)
+        }
+        if forward.recurrent_bias:
+            d_a_x, d_a_h = np.split(d_a, 2, axis=-1)
+            grads["bias"] += np.stack((d_a_x.sum(axis=0), d_a_h.sum(axis=0)))
+        else:
+            d_a_x = d_a_h = d_a
+            grads["bias"] += d_a.sum(axis=0)
+        d_a_h = d_a_h * _recurrent_columns(forward, shapes)
+        grads["kernel"] += point["x"][:, t, :].T.dot(d_a_x)
+        grads["recurrent_kernel"] += h_seq[t].T.dot(d_a_h)
+        grads["x"][:, t, :] = d_a_x.dot(point["kernel"].T)
         carry = dict(direct)
-        carry[names[0]] = carry[names[0]] + d_a.dot(point["recurrent_kernel"].T)
+        carry[names[0]] = carry[names[0]] + d_a_h.dot(point["recurrent_kernel"].T)
     for s in names:
         grads[f"initial_{s}"] = carry[s]
     return grads
@@ -257,12 +310,15 @@ def _random_problem(
     scale=1.0,
 ):
     rng = np.random.default_rng(seed)
-    shapes = module.param_shapes(input_dim, units)
+    # Other sizes differ from units, so that a mixed-up size cannot pass.
+    size = {"units": units, **{name: units + 2 for name in extra_sizes(spec)}}
+    shapes = module.param_shapes(input_dim, units, *(size[n] for n in extra_sizes(spec)))
+    widths = [size[w] for w in equations.forward_program(spec).state_widths]
     params = {k: (rng.normal(size=s) * 0.6).astype(dtype) for k, s in shapes.items()}
     x = (rng.normal(size=(batch, time, input_dim)) * scale).astype(dtype)
-    init = tuple(rng.normal(size=(batch, units)).astype(dtype) for _ in spec.states)
-    d_out = rng.normal(size=(batch, time, units)).astype(dtype)
-    d_final = tuple(rng.normal(size=(batch, units)).astype(dtype) for _ in spec.states)
+    init = tuple(rng.normal(size=(batch, w)).astype(dtype) for w in widths)
+    d_out = rng.normal(size=(batch, time, widths[0])).astype(dtype)
+    d_final = tuple(rng.normal(size=(batch, w)).astype(dtype) for w in widths)
     return params, x, init, d_out, d_final
 
 
@@ -310,18 +366,20 @@ def keras_activation(name: str):
 
 
 def keras_reference(spec: CellSpec, params, x, init, d_out, d_final):
-    """Outputs, final states and gradients of the real ``keras.layers.LSTM`` (float64)."""
+    """Outputs, final states and gradients of the real ``keras.layers.<spec.keras_layer>``
+    (``LSTM`` or ``GRU``), float64."""
     import keras
     import tensorflow as tf
 
     batch, _, input_dim = x.shape
-    layer = keras.layers.LSTM(
+    layer = getattr(keras.layers, spec.keras_layer)(
         init[0].shape[-1],
         activation=keras_activation(spec.activation),
         recurrent_activation=keras_activation(spec.recurrent_activation),
         return_sequences=True,
         return_state=True,
         dtype="float64",
+        **dict(spec.keras_options),
     )
     layer.build((batch, None, input_dim))
     layer.set_weights([params[k] for k in ("kernel", "recurrent_kernel", "bias")])

@@ -21,3 +21,26 @@ def load_generated(target: str, variant: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def size_values(module, units: int) -> dict[str, int]:
+    """Every size a generated module's ``param_shapes`` takes, by name: ``units``, and any
+    other (LSTMP's ``proj_units``) a different number, so that a mixed-up size fails."""
+    others = {name: units - 2 if units > 3 else units + 2 for name in module.STATE_SIZES}
+    return {**others, "units": units}
+
+
+def extra_sizes(module, units: int) -> dict[str, int]:
+    """The sizes after ``units`` in ``param_shapes`` (and the layer's arguments), by name."""
+    return {k: v for k, v in size_values(module, units).items() if k != "units"}
+
+
+def param_shapes(module, input_dim: int, units: int) -> dict[str, tuple[int, ...]]:
+    """``module.param_shapes`` with every size it takes."""
+    return module.param_shapes(input_dim, units, *extra_sizes(module, units).values())
+
+
+def state_widths(module, units: int) -> list[int]:
+    """The width of each state, in ``STATE_NAMES`` order."""
+    sizes = size_values(module, units)
+    return [sizes[name] for name in module.STATE_SIZES]

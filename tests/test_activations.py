@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import sympy as sp
 import tensorflow as tf
+from sympy.core.function import ArgumentIndexError
 
+from lstmgen import activations as act
 from lstmgen.activations import ACTIVATIONS, to_elementary
-from lstmgen.printers import HELPERS
+from lstmgen.printers import HELPERS, CellPrinter
 from lstmgen.verify import keras_activation
 
 POINTS = np.array([-7.0, -5.0, -3.0, -2.5, -1.0, -0.25, 0.0, 0.25, 1.0, 2.5, 3.0, 5.0, 6.0, 7.0])
@@ -88,3 +90,69 @@ def test_large_inputs_do_not_overflow():
             if cls in HELPERS and cls.__name__ != "Exponential":
                 assert np.all(np.isfinite(_helper(cls, "numpy")(big)))
     keras.backend.clear_session()
+
+
+# --- clip(x, lo, hi): not an activation, but a function of the language with numeric bounds ---
+
+CLIP_BOUNDS = [(-3, 3), (sp.Rational(-5, 2), sp.Rational(5, 2)), (sp.Rational(-3, 10), 1)]
+
+
+def _clip_points(lo, hi):
+    """Both bounds exactly, points just inside and outside them, and the middle."""
+    lo, hi = float(lo), float(hi)
+    return np.array([lo - 1, np.nextafter(lo, -9), lo, np.nextafter(lo, 9), 0.5 * (lo + hi),
+                     np.nextafter(hi, -9), hi, np.nextafter(hi, 9), hi + 1])  # fmt: skip
+
+
+def _tf_clip_value_and_grad(points, lo, hi, dtype):
+    x = tf.constant(points, dtype=dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.clip_by_value(x, tf.constant(float(lo), dtype), tf.constant(float(hi), dtype))
+    return np.asarray(y), np.asarray(tape.gradient(y, x))
+
+
+@pytest.mark.parametrize(("lo", "hi"), CLIP_BOUNDS)
+def test_clip_gradient_matches_tf_clip_by_value_at_the_bounds(lo, hi):
+    points = _clip_points(lo, hi)
+    tf_value, tf_grad = _tf_clip_value_and_grad(points, lo, hi, tf.float64)
+    assert tf_grad[2] == tf_grad[6] == 1  # TF passes the gradient at the bounds themselves
+    expr = act.Clip(X, lo, hi)
+    grad = sp.diff(expr, X)
+    assert grad == act.ClipGrad(X, lo, hi)
+    for k, p in enumerate(points):
+        point = {X: sp.Float(p, 30)}
+        assert float(to_elementary(expr.xreplace(point)).evalf(30)) == tf_value[k]
+        assert float(to_elementary(grad.xreplace(point)).evalf(30)) == tf_grad[k]
+        assert float(expr.xreplace(point)) == tf_value[k]  # numbers evaluate at once
+        assert grad.xreplace(point).is_Integer and float(grad.xreplace(point)) == tf_grad[k]
+
+
+@pytest.mark.parametrize(("lo", "hi"), CLIP_BOUNDS)
+@pytest.mark.parametrize("target", ["numpy", "tf"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_clip_helpers_match_tf_clip_by_value_in_both_dtypes(lo, hi, target, dtype):
+    # The bounds as the printer writes them into the generated call.
+    printed = act.Clip(X, lo, hi)
+    args = CellPrinter(target).doprint(printed)[len("_clip(x, ") : -1].split(", ")
+    bounds = [float(eval(a)) for a in args]  # noqa: S307 - "-3", "-2.5", "-0.3": literals
+    assert bounds == [float(lo), float(hi)]
+    points = _clip_points(dtype(lo), dtype(hi)).astype(dtype)
+    want_value, want_grad = _tf_clip_value_and_grad(points, lo, hi, tf.as_dtype(dtype))
+    wrap = (lambda a: a) if target == "numpy" else tf.constant
+    bounds = [int(b) if b.is_integer() else b for b in bounds]
+    value = np.asarray(_helper(act.Clip, target)(wrap(points), *bounds))
+    grad = np.asarray(_helper(act.ClipGrad, target)(wrap(points), *bounds))
+    assert value.dtype == grad.dtype == dtype
+    np.testing.assert_array_equal(value, want_value)
+    np.testing.assert_array_equal(grad, want_grad)
+
+
+def test_clip_bounds_must_be_numbers():
+    with pytest.raises(ValueError, match="bounds must be numbers"):
+        act.Clip(X, sp.Symbol("lo"), 1)
+    with pytest.raises(ValueError, match="lo < hi"):
+        act.Clip(X, 1, -1)
+    with pytest.raises(ArgumentIndexError):
+        act.Clip(X, -1, 1).fdiff(2)
+    assert "clip" not in ACTIVATIONS and act.FUNCTIONS == {"clip": act.Clip}

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import re
 import shutil
 
+import pytest
 from click.testing import CliRunner
-from generated_modules import GENERATED
+from generated_modules import GENERATED, extra_sizes, load_generated, size_values
 
 from lstmgen.cli import main
+from lstmgen.spec import VARIANTS
 
 
 def run(*args):
@@ -71,10 +74,59 @@ def test_derive_formats():
     assert markdown.startswith("## lstm") and "$$" in markdown
 
 
-def test_variants_lists_builtins():
+def _shape_words(text: str, sizes: dict[str, int]) -> tuple[int, ...]:
+    """``(3 * units, proj_units)`` -> a shape tuple, the words replaced by ``sizes``."""
+    dims = []
+    for part in text.strip("()").split(","):
+        if not part.strip():
+            continue
+        value = 1
+        for factor in part.split("*"):
+            factor = factor.strip()
+            value *= int(factor) if factor.isdigit() else sizes[factor]
+        dims.append(value)
+    return tuple(dims)
+
+
+def test_variants_lists_every_builtin_with_its_parameter_shapes():
     output = run("variants").output
-    for name in ("lstm", "lstm_hard_sigmoid", "lstm_hard_sigmoid_keras2"):
-        assert f"\n{name} " in "\n" + output
+    entries = {
+        entry.split(":", 1)[0]: entry for entry in output.split("\n\n") if ":" in entry.split()[0]
+    }
+    assert set(VARIANTS) <= set(entries), sorted(set(VARIANTS) - set(entries))
+    for name, spec in VARIANTS.items():
+        summary, equations, parameters = entries[name].splitlines()[:3]
+        assert spec.summary in summary
+        for target, _ in spec.statements:
+            assert f" {target} = " in equations, (name, target)
+        states, shapes = parameters.split("; parameters: ")
+        assert states.split() == ["states", *", ".join(spec.states).split()]
+        # The listed shapes, evaluated, are the generated module's param_shapes.
+        module = load_generated("numpy", name)
+        sizes = {"input_dim": 5, **size_values(module, 7)}
+        listed = dict(re.findall(r"(\w+) (\([^)]*\))", shapes))
+        want = module.param_shapes(5, 7, *extra_sizes(module, 7).values())
+        assert list(listed) == list(want), name
+        for key, text in listed.items():
+            assert _shape_words(text, sizes) == tuple(want[key]), (name, key, text)
+    assert "--cell-clip" in output and "--spec" in output
+
+
+@pytest.mark.parametrize("fmt", ["text", "latex", "markdown"])
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_derive_prints_every_builtin(name, fmt):
+    result = run("derive", "--variant", name, "--format", fmt)
+    assert result.exit_code == 0, result.output
+    products = [t for t, text in VARIANTS[name].statements if "@" in text]
+    for matrix in VARIANTS[name].matrix_params:
+        assert matrix.name.replace("_", "\\_" if fmt != "text" else "_") in result.output
+    if fmt == "text" and products:
+        # each product's line, and its adjoint: the sources' adjoints and the weight gradient
+        lines = result.output.splitlines()
+        for target in products:
+            assert f"  {target} = " in result.output and f"d_{target} @ " in result.output
+            weight_gradients = [x for x in lines if "= sum_t " in x and x.endswith(f"@ d_{target}")]
+            assert len(weight_gradients) == 1, (target, weight_gradients)
 
 
 def test_verify_prints_a_table_and_exit_code(tmp_path):

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf  # noqa: F401 - the Keras reference needs it; missing TF must fail
-from generated_modules import load_generated
+from generated_modules import load_generated, param_shapes, state_widths
 
 from lstmgen.spec import VARIANTS
 from lstmgen.verify import keras_reference, relative_error
@@ -18,11 +18,13 @@ KERAS_VARIANTS = sorted(name for name, spec in VARIANTS.items() if spec.keras_la
 
 def problem(module, dtype, seed=0, batch=3, time=6, input_dim=4, units=5, scale=2.0):
     rng = np.random.default_rng(seed)
-    params = {k: rng.normal(size=s) * 0.7 for k, s in module.param_shapes(input_dim, units).items()}
+    shapes = param_shapes(module, input_dim, units)
+    params = {k: rng.normal(size=s) * 0.7 for k, s in shapes.items()}
     x = rng.normal(size=(batch, time, input_dim)) * scale
-    init = tuple(rng.normal(size=(batch, units)) for _ in module.STATE_NAMES)
-    d_out = rng.normal(size=(batch, time, units))
-    d_final = tuple(rng.normal(size=(batch, units)) for _ in module.STATE_NAMES)
+    widths = state_widths(module, units)
+    init = tuple(rng.normal(size=(batch, w)) for w in widths)
+    d_out = rng.normal(size=(batch, time, widths[0]))
+    d_final = tuple(rng.normal(size=(batch, w)) for w in widths)
     cast = lambda a: a.astype(dtype)  # noqa: E731
     return (
         {k: cast(v) for k, v in params.items()},

@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from generated_modules import param_shapes, state_widths
 from tf_helpers import (
     ALL_VARIANTS,
     KERAS_VARIANTS,
     SPECS,
     TOLERANCE,
     assert_all_close,
+    initial_states,
     inputs,
     keras_layer,
     load,
@@ -64,9 +66,7 @@ ARBITRARY_MASK = np.array(
 
 
 def test_keras_comparisons_cover_every_variant_with_a_keras_counterpart():
-    assert KERAS_VARIANTS == tuple(
-        sorted(name for name, spec in SPECS.items() if spec.keras_layer == "LSTM")
-    )
+    assert KERAS_VARIANTS == tuple(sorted(name for name, spec in SPECS.items() if spec.keras_layer))
 
 
 @pytest.mark.parametrize("variant", ALL_VARIANTS)
@@ -77,11 +77,11 @@ def test_module_api(variant):
     assert module.VARIANT == variant
     assert module.STATE_NAMES == spec.states
     assert module.PARAM_NAMES[:3] == ("kernel", "recurrent_kernel", "bias")
-    shapes = module.param_shapes(4, 5)
+    shapes = param_shapes(module, 4, 5)
     assert tuple(shapes) == module.PARAM_NAMES
     assert shapes["kernel"] == (4, blocks * 5)
-    assert shapes["recurrent_kernel"] == (5, blocks * 5)
-    assert shapes["bias"] == (blocks * 5,)
+    assert shapes["recurrent_kernel"] == (state_widths(module, 5)[0], blocks * 5)
+    assert shapes["bias"] == ((2, blocks * 5) if spec.recurrent_bias else (blocks * 5,))
     assert module.LAYER.__name__ == spec.class_name
     assert getattr(module, f"{spec.class_name}Cell")
 
@@ -101,12 +101,12 @@ def test_module_imports_only_tensorflow_and_keras(variant):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("variant", KERAS_VARIANTS)
 def test_forward_matches_keras(variant, dtype):
-    weights = random_weights(FEATURES, UNITS)
+    weights = random_weights(FEATURES, UNITS, variant=variant)
     reference = keras_layer(variant, UNITS, return_sequences=True, return_state=True, dtype=dtype)
     reference.build((None, TIME, FEATURES))
     reference.set_weights(weights)
     x = inputs(BATCH, TIME, FEATURES, dtype)
-    initial_state = [inputs(1, BATCH, UNITS, dtype, seed=k)[0] for k in (5, 6)]
+    initial_state = initial_states(variant, BATCH, UNITS, dtype)
     expected = reference(x, initial_state=initial_state, mask=ARBITRARY_MASK)
 
     module = load(variant)
@@ -126,12 +126,14 @@ CASES = {
 }
 
 
-def _options(case, dtype, blocks=4):
+def _options(case, dtype, blocks=4, width=UNITS):
+    """Forward's keyword arguments for a case; the recurrent dropout mask is as wide as the
+    first state (``width``)."""
     options = dict(CASES[case])
     kind = options.pop("dropout", None)
     if kind:
         dropout, recurrent = masks(
-            BATCH, TIME, FEATURES, UNITS, dtype, per_block=kind == "per_block", blocks=blocks
+            BATCH, TIME, FEATURES, width, dtype, per_block=kind == "per_block", blocks=blocks
         )
         options.update(dropout_mask=dropout, recurrent_dropout_mask=recurrent)
     return options
@@ -155,10 +157,11 @@ def test_backward_matches_autodiff_of_forward(variant, case):
     module = load(variant)
     params = random_params(module, FEATURES, UNITS, dtype)
     x = inputs(BATCH, TIME, FEATURES, dtype)
-    initial_state = tuple(inputs(1, BATCH, UNITS, dtype, seed=k)[0] for k in (5, 6))
-    d_outputs = loss_weights((BATCH, TIME, UNITS), dtype)
-    d_final_state = tuple(loss_weights((BATCH, UNITS), dtype, seed=k) for k in (7, 8))
-    options = _options(case, dtype, len(SPECS[variant].blocks))
+    initial_state = tuple(initial_states(variant, BATCH, UNITS, dtype))
+    widths = state_widths(module, UNITS)
+    d_outputs = loss_weights((BATCH, TIME, widths[0]), dtype)
+    d_final_state = tuple(loss_weights((BATCH, w), dtype, seed=7 + k) for k, w in enumerate(widths))
+    options = _options(case, dtype, len(SPECS[variant].blocks), widths[0])
 
     _, _, tape = module.forward(params, x, initial_state, **options)
     d_params, d_x, d_initial_state = module.backward(params, tape, d_outputs, d_final_state)
@@ -175,17 +178,21 @@ def test_backward_matches_autodiff_of_forward(variant, case):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("variant", ["lstm_hard_sigmoid", "lstm_peephole_cifg"])
+@pytest.mark.parametrize(
+    "variant", ["lstm_hard_sigmoid", "lstm_peephole_cifg", "gru_reset_before", "lstm_projection"]
+)
 def test_forward_and_backward_compile(variant, dtype, mode):
-    """Eager, tf.function and XLA runs agree with eager autodiff of the forward (a variant
-    with 3 gate blocks and per-unit parameters too)."""
+    """Eager, tf.function and XLA runs agree with eager autodiff of the forward (variants
+    with 3 gate blocks and per-unit parameters, a product inside the step with its own
+    dropout mask, and a state of another width, too)."""
     module = load(variant)
     params = random_params(module, FEATURES, UNITS, dtype)
     x = inputs(BATCH, TIME, FEATURES, dtype)
-    initial_state = tuple(inputs(1, BATCH, UNITS, dtype, seed=k)[0] for k in (5, 6))
-    d_outputs = loss_weights((BATCH, TIME, UNITS), dtype)
-    d_final_state = tuple(loss_weights((BATCH, UNITS), dtype, seed=k) for k in (7, 8))
-    options = _options("dropout_per_block_mask", dtype, len(SPECS[variant].blocks))
+    initial_state = tuple(initial_states(variant, BATCH, UNITS, dtype))
+    widths = state_widths(module, UNITS)
+    d_outputs = loss_weights((BATCH, TIME, widths[0]), dtype)
+    d_final_state = tuple(loss_weights((BATCH, w), dtype, seed=7 + k) for k, w in enumerate(widths))
+    options = _options("dropout_per_block_mask", dtype, len(SPECS[variant].blocks), widths[0])
 
     def run(params, x, initial_state, d_outputs, d_final_state):
         outputs, final_state, tape = module.forward(params, x, initial_state, **options)
@@ -217,7 +224,7 @@ def test_step_matches_forward(variant):
     module = load(variant)
     params = random_params(module, FEATURES, UNITS, "float64")
     x = inputs(BATCH, 3, FEATURES)
-    state = tuple(inputs(1, BATCH, UNITS, seed=k)[0] for k in (5, 6))
+    state = tuple(initial_states(variant, BATCH, UNITS))
     outputs, final_state, _ = module.forward(params, x, state)
     stepped = []
     for t in range(3):

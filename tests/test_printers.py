@@ -4,7 +4,7 @@ import pytest
 import sympy as sp
 
 from lstmgen import activations as act
-from lstmgen.printers import CellPrinter
+from lstmgen.printers import CellPrinter, _helper_source
 
 A, B = sp.symbols("a_i d_h")
 
@@ -23,6 +23,13 @@ A, B = sp.symbols("a_i d_h")
         (1 / A, "1 / a_i", "1 / a_i"),
         (sp.Rational(1, 6) * B, "(1 / 6) * d_h", "(1 / 6) * d_h"),
         ((1 - sp.Abs(A)) ** 2, "(1 - np.abs(a_i))**2", "(1 - tf.abs(a_i))**2"),
+        (act.Clip(A + B, -3, 3), "_clip(a_i + d_h, -3, 3)", "_clip(a_i + d_h, -3, 3)"),
+        (
+            B * act.ClipGrad(A, sp.Rational(-5, 2), sp.Rational(5, 2)),
+            "d_h * _clip_grad(a_i, -2.5, 2.5)",
+            "d_h * _clip_grad(a_i, -2.5, 2.5)",
+        ),
+        (act.Clip(A, sp.Rational(-3, 10), 1), "_clip(a_i, -0.3, 1)", "_clip(a_i, -0.3, 1)"),
     ],
 )
 def test_exact_strings(expr, numpy, tf):
@@ -37,3 +44,20 @@ def test_unsupported_nodes_raise():
         CellPrinter("numpy").doprint(sp.Function("mystery")(A))
     with pytest.raises(Exception):  # noqa: B017 - strict printing of Heaviside
         CellPrinter("numpy").doprint(sp.Heaviside(A))
+
+
+def test_clip_helper_sources():
+    assert _helper_source(act.Clip, "numpy") == (
+        "def _clip(x, lo, hi):",
+        '    """min(max(x, lo), hi) for numeric bounds, in the dtype of x."""',
+        "    return np.clip(x, lo, hi)",
+    )
+    assert _helper_source(act.Clip, "tf")[-1] == "    return tf.clip_by_value(x, lo, hi)"
+    assert _helper_source(act.ClipGrad, "numpy") == (
+        "def _clip_grad(x, lo, hi):",
+        '    """clip\' through x: 1 where lo <= x <= hi, 0 only outside (TF clip_by_value)."""',
+        "    return ((x >= lo) & (x <= hi)).astype(x.dtype)",
+    )
+    assert _helper_source(act.ClipGrad, "tf")[-1] == (
+        "    return tf.cast((x >= lo) & (x <= hi), x.dtype)"
+    )

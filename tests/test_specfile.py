@@ -61,6 +61,15 @@ def test_peephole_example_reproduces_the_builtin_exactly():
     np.testing.assert_array_equal(a.forward(params, x)[0], b.forward(params, x)[0])
 
 
+def test_mgu_example_reads_the_products_apart_and_passes_exact_and_numeric_checks():
+    spec = load_spec(EXAMPLES / "mgu.toml")
+    assert spec.recurrent_bias and spec.states == ("h",)
+    module = load_module(emit.build(spec, "numpy"), "test_specfile_mgu")
+    assert module.param_shapes(3, 4)["bias"] == (2, 8)
+    assert exact_check(spec).status == "PASS"
+    assert numeric_check(spec).status == "PASS"
+
+
 def test_janet_example_passes_exact_and_numeric_checks():
     spec = load_spec(EXAMPLES / "janet.toml")
     assert spec.states == ("h",)
@@ -87,6 +96,9 @@ def test_janet_example_passes_exact_and_numeric_checks():
         ('f = "sigmoid(a_f)"', 'f = "sigmoid(a_f)"\nunused = "f * 2"', 7, "'unused' is never used"),
         ('name = "tiny"', 'name = "Tiny Cell"', 1, "name must be lower-case"),
         ('states = ["h"]', 'states = ["h"]\ncolour = "red"', 4, "unknown field 'colour'"),
+        ('states = ["h"]', 'states = ["h"]\nrecurrent_bias = 1', 4, "recurrent_bias must be"),
+        # With recurrent_bias the inputs are ax_<block> and ah_<block>, not a_<block>.
+        ('states = ["h"]', 'states = ["h"]\nrecurrent_bias = true', 7, "unknown name 'a_f'"),
     ],
 )
 def test_bad_spec_names_file_line_and_problem(tmp_path, old, new, line, message):
@@ -127,3 +139,53 @@ def test_cli_emits_derives_and_verifies_a_spec(tmp_path):
     assert "d_h_tm1 = d_h*f" in derived.output
     verified = runner.invoke(main, ["verify", "--spec", str(path), "--target", "numpy"])
     assert verified.exit_code == 0, verified.output
+
+
+def test_products_inside_the_step_from_a_spec_file_match_the_builtin_gru_reset_before():
+    spec = load_spec(EXAMPLES / "gru_rb.toml")
+    builtin = VARIANTS["gru_reset_before"]
+    assert spec.statements == builtin.statements
+    assert spec.recurrent_blocks == builtin.recurrent_blocks == ("z", "r")
+    mine = load_module(emit.build(spec, "numpy"), "test_specfile_gru_rb")
+    theirs = load_module(emit.build(builtin, "numpy"), "test_specfile_gru_reset_before")
+    rng = np.random.default_rng(0)
+    params = {k: rng.normal(size=s) for k, s in mine.param_shapes(3, 4).items()}
+    x = rng.normal(size=(2, 5, 3))
+    d_outputs = rng.normal(size=(2, 5, 4))
+    (out_a, _, tape_a), (out_b, _, tape_b) = mine.forward(params, x), theirs.forward(params, x)
+    np.testing.assert_array_equal(out_a, out_b)
+    grads_a, grads_b = (
+        mine.backward(params, tape_a, d_outputs),
+        theirs.backward(params, tape_b, d_outputs),
+    )
+    for name in mine.PARAM_NAMES:
+        np.testing.assert_array_equal(grads_a[0][name], grads_b[0][name])
+    assert exact_check(spec).status == "PASS"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('u_h = "rh @ recurrent_kernel[h]"', 'u_h = "rh @ recurrent_kernel[z]"', "already feeds"),
+        (
+            'u_h = "rh @ recurrent_kernel[h]"',
+            'u_h = "(r * h_tm1) @ recurrent_kernel[h]"',
+            "a product is",
+        ),
+        ('u_h = "rh @ recurrent_kernel[h]"', 'u_h = "rh @ kernel[h]"', "the weight must be one of"),
+        ('recurrent_blocks = ["z", "r"]', 'recurrent_blocks = ["z", "r", "h"]', "already feeds"),
+        (
+            'recurrent_blocks = ["z", "r"]',
+            'recurrent_blocks = ["z"]',
+            "'r' of 'recurrent_kernel' is never used",
+        ),
+    ],
+)
+def test_bad_products_name_the_line_and_problem(tmp_path, old, new, message):
+    text = (EXAMPLES / "gru_rb.toml").read_text()
+    assert old in text
+    path = write(tmp_path, text.replace(old, new))
+    with pytest.raises(SpecFileError) as error:
+        load_spec(path)
+    assert message in str(error.value)
+    assert str(error.value).startswith(f"{path}:")

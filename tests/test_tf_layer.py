@@ -1,4 +1,4 @@
-"""Generated Keras layers vs the real keras.layers.LSTM with the same weights.
+"""Generated Keras layers vs the real keras.layers.LSTM / GRU with the same weights.
 
 Both sides run under tf.GradientTape: outputs, final states and gradients w.r.t. inputs,
 initial states and every weight are compared (float64 to 1e-10, float32 to 1e-5,
@@ -19,11 +19,12 @@ import pytest
 import tensorflow as tf
 from tf_helpers import (
     GENERATED_TF,
-    KERAS_ARGUMENTS,
     KERAS_VARIANTS,
     TOLERANCE,
     assert_all_close,
+    initial_states,
     inputs,
+    keras_cell,
     keras_layer,
     load,
     outputs_and_gradients,
@@ -66,13 +67,11 @@ CASES = {
 }
 
 
-def call_arguments(case, dtype):
+def call_arguments(case, dtype, variant="lstm"):
     """(x, initial_state, mask) for a case."""
     _, (batch, time), mask, initial = CASES[case]
     x = inputs(batch, time, FEATURES, dtype)
-    initial_state = None
-    if initial:
-        initial_state = [inputs(1, batch, UNITS, dtype, seed=k)[0] for k in (5, 6)]
+    initial_state = initial_states(variant, batch, UNITS, dtype) if initial else None
     return x, initial_state, mask
 
 
@@ -91,7 +90,7 @@ def compare(reference, ours, tolerance, x, initial_state=None, **call_kwargs):
 @pytest.mark.parametrize("variant", KERAS_VARIANTS)
 def test_layer_matches_keras_lstm(variant, case, dtype):
     reference, ours = paired_layers(variant, UNITS, FEATURES, dtype, **CASES[case][0])
-    x, initial_state, mask = call_arguments(case, dtype)
+    x, initial_state, mask = call_arguments(case, dtype, variant)
     compare(reference, ours, TOLERANCE[dtype], x, initial_state, mask=mask)
 
 
@@ -101,7 +100,7 @@ def test_layer_matches_keras_lstm(variant, case, dtype):
 def test_layer_matches_keras_lstm_compiled(variant, dtype, mode):
     case = "go_backwards_masked"
     reference, ours = paired_layers(variant, UNITS, FEATURES, dtype, **CASES[case][0])
-    x, initial_state, mask = call_arguments(case, dtype)
+    x, initial_state, mask = call_arguments(case, dtype, variant)
 
     def run(layer):
         return tf.function(
@@ -141,7 +140,7 @@ def test_stateful_across_two_calls_and_reset(variant):
     ours = load(variant).LAYER(UNITS, dtype="float64", **arguments)
     for layer in (reference, ours):
         layer.build((3, None, FEATURES))
-        layer.set_weights(random_weights(FEATURES, UNITS))
+        layer.set_weights(random_weights(FEATURES, UNITS, variant=variant))
     first, second = inputs(3, 4, FEATURES, seed=1), inputs(3, 4, FEATURES, seed=2)
     results = {}
     for name, layer in (("keras", reference), ("ours", ours)):
@@ -155,7 +154,7 @@ def test_stateful_across_two_calls_and_reset(variant):
 
 
 @pytest.mark.parametrize(("dropout", "recurrent_dropout"), [(0.3, 0.0), (0.0, 0.4), (0.3, 0.4)])
-@pytest.mark.parametrize("variant", ["lstm", "lstm_hard_sigmoid_keras2"])
+@pytest.mark.parametrize("variant", ["lstm", "lstm_hard_sigmoid_keras2", "gru", "gru_reset_before"])
 def test_dropout_same_seed_same_masks(variant, dropout, recurrent_dropout):
     reference, ours = paired_layers(
         variant,
@@ -167,7 +166,7 @@ def test_dropout_same_seed_same_masks(variant, dropout, recurrent_dropout):
         recurrent_dropout=recurrent_dropout,
         seed=7,
     )
-    x, initial_state, _ = call_arguments("arbitrary_mask_initial", "float64")
+    x, initial_state, _ = call_arguments("arbitrary_mask_initial", "float64", variant)
     tolerance = TOLERANCE["float64"]
     # Inference first: both draw (and ignore) masks, so their seed streams stay in step.
     compare(reference, ours, tolerance, x, initial_state, training=False)
@@ -183,7 +182,9 @@ def test_bidirectional_matches_keras(variant):
     arguments = {"return_sequences": True, "return_state": True, "dtype": "float64"}
     reference = keras.layers.Bidirectional(keras_layer(variant, UNITS, **arguments))
     ours = keras.layers.Bidirectional(load(variant).LAYER(UNITS, **arguments))
-    weights = random_weights(FEATURES, UNITS, seed=0) + random_weights(FEATURES, UNITS, seed=1)
+    weights = random_weights(FEATURES, UNITS, seed=0, variant=variant) + random_weights(
+        FEATURES, UNITS, seed=1, variant=variant
+    )
     for layer in (reference, ours):
         layer.build((None, None, FEATURES))
         layer.set_weights(weights)
@@ -200,8 +201,8 @@ def test_cell_in_keras_rnn_matches_keras_lstm(variant):
     ours = keras.layers.RNN(cell_class(UNITS, dtype="float64"), **arguments)
     for layer in (reference, ours):
         layer.build((None, None, FEATURES))
-        layer.set_weights(random_weights(FEATURES, UNITS))
-    x, initial_state, _ = call_arguments("arbitrary_mask_initial", "float64")
+        layer.set_weights(random_weights(FEATURES, UNITS, variant=variant))
+    x, initial_state, _ = call_arguments("arbitrary_mask_initial", "float64", variant)
     compare(reference, ours, TOLERANCE["float64"], x, initial_state, mask=ARBITRARY)
 
 
@@ -209,7 +210,7 @@ def test_cells_stack_and_step_like_keras_lstm_cells():
     variant = "lstm_hard_sigmoid"
     cell_class = load(variant).LSTMHardSigmoidCell
     keras_cells = [
-        keras.layers.LSTMCell(n, dtype="float64", **KERAS_ARGUMENTS[variant]) for n in (UNITS, 3)
+        keras_cell(variant, n, dtype="float64") for n in (UNITS, 3)
     ]
     reference = keras.layers.RNN(keras.layers.StackedRNNCells(keras_cells))
     ours = keras.layers.RNN(
@@ -395,3 +396,18 @@ def test_trains_under_mirrored_strategy_on_two_cpus():
     assert results["replicas"] == 2
     assert results["ours"][-1] < results["ours"][0]
     np.testing.assert_allclose(results["ours"], results["keras"], rtol=1e-4)
+
+
+@pytest.mark.parametrize(("variant", "value"), [("gru", True), ("gru_reset_before", False)])
+def test_gru_layers_take_the_reset_after_they_reproduce(variant, value):
+    module = load(variant)
+    layer = module.LAYER(UNITS, reset_after=value)
+    assert layer.get_config()["reset_after"] is value
+    assert module.LAYER.from_config(layer.get_config()).cell.reset_after is value
+    with pytest.raises(ValueError, match=f"reset_after must be {value}.*got {not value}"):
+        module.LAYER(UNITS, reset_after=not value)
+    # The weights are those of keras.layers.GRU with that reset_after.
+    reference = keras.layers.GRU(UNITS, reset_after=value)
+    for built in (layer, reference):
+        built.build((None, None, FEATURES))
+    assert [w.shape for w in layer.weights] == [w.shape for w in reference.weights]

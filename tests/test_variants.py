@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from generated_modules import ROOT, load_generated
+from generated_modules import ROOT, extra_sizes, load_generated, param_shapes, state_widths
 from tf_helpers import (
     ALL_VARIANTS,
     SPECS,
@@ -46,15 +46,18 @@ def variant_weights(variant, seed=0, unit_scale=0.5, module=None):
     """Weights of ``variant`` (or of ``module``) in ``PARAM_NAMES`` order, float64, every
     entry non-trivial (unit parameters scaled by ``unit_scale``; 0 gives zero peepholes)."""
     rng = np.random.default_rng(seed)
-    shapes = (module or load(variant)).param_shapes(FEATURES, UNITS)
+    shapes = param_shapes(module or load(variant), FEATURES, UNITS)
     return [
         rng.normal(0.0, 0.5 if k < 3 else unit_scale, shape)
         for k, shape in enumerate(shapes.values())
     ]
 
 
-def initial_state(dtype="float64", states=2):
-    return [inputs(1, BATCH, UNITS, dtype, seed=k)[0] for k in range(5, 5 + states)]
+def initial_state(dtype="float64", states=2, module=None):
+    """One tensor per state (``states`` of them, or as ``module`` has them, each as wide as
+    that state)."""
+    widths = state_widths(module, UNITS) if module else [UNITS] * states
+    return [inputs(1, BATCH, w, dtype, seed=5 + k)[0] for k, w in enumerate(widths)]
 
 
 def loss_of(results):
@@ -80,8 +83,14 @@ def autodiff_of_forward(variant, weights, x, state, mask=None, module=None):
 
 
 def generated_layer(variant, weights, dtype="float64", **kwargs):
-    layer = load(variant).LAYER(
-        UNITS, return_sequences=True, return_state=True, dtype=dtype, **kwargs
+    module = load(variant)
+    layer = module.LAYER(
+        UNITS,
+        **extra_sizes(module, UNITS),
+        return_sequences=True,
+        return_state=True,
+        dtype=dtype,
+        **kwargs,
     )
     layer.build((None, None, FEATURES))
     layer.set_weights(weights)
@@ -93,13 +102,13 @@ def compare_tf_with_numpy(tf_module, np_module, weights):
     every output and final state."""
     assert tf_module.PARAM_NAMES == np_module.PARAM_NAMES
     assert tf_module.STATE_NAMES == np_module.STATE_NAMES
-    names, states = np_module.PARAM_NAMES, len(np_module.STATE_NAMES)
+    names, widths = np_module.PARAM_NAMES, state_widths(np_module, UNITS)
     params = dict(zip(names, weights, strict=True))
     x = inputs(BATCH, TIME, FEATURES).numpy() * 2
-    state = tuple(s.numpy() for s in initial_state(states=states))
-    d_outputs = loss_weights((BATCH, TIME, UNITS), "float64").numpy()
+    state = tuple(s.numpy() for s in initial_state(module=np_module))
+    d_outputs = loss_weights((BATCH, TIME, widths[0]), "float64").numpy()
     d_final = tuple(
-        loss_weights((BATCH, UNITS), "float64", seed=k).numpy() for k in range(7, 7 + states)
+        loss_weights((BATCH, w), "float64", seed=7 + k).numpy() for k, w in enumerate(widths)
     )
 
     expected_outputs, expected_final, np_tape = np_module.forward(params, x, state)
@@ -145,7 +154,7 @@ def test_tape_crosses_tf_function_boundaries():
         )
 
 
-@pytest.mark.parametrize("example", ["janet", "peephole_lstm"])
+@pytest.mark.parametrize("example", ["janet", "mgu", "peephole_lstm"])
 def test_spec_file_cells_tf_matches_numpy_and_autodiff(example):
     spec = load_spec(ROOT / "examples" / f"{example}.toml")
     tf_module = load_module(emit.build(spec, "tf"), f"test_variants_tf_{example}")
@@ -153,10 +162,16 @@ def test_spec_file_cells_tf_matches_numpy_and_autodiff(example):
     weights = variant_weights(None, module=np_module)
     compare_tf_with_numpy(tf_module, np_module, weights)
     # Through the layer (one state included) with a mask: backward vs autodiff.
-    layer = tf_module.LAYER(UNITS, return_sequences=True, return_state=True, dtype="float64")
+    layer = tf_module.LAYER(
+        UNITS,
+        **extra_sizes(tf_module, UNITS),
+        return_sequences=True,
+        return_state=True,
+        dtype="float64",
+    )
     layer.build((None, None, FEATURES))
     layer.set_weights(weights)
-    x, state = inputs(BATCH, TIME, FEATURES), initial_state(states=len(spec.states))
+    x, state = inputs(BATCH, TIME, FEATURES), initial_state(module=tf_module)
     _, gradients = outputs_and_gradients(layer, x, state, mask=ARBITRARY_MASK)
     expected = autodiff_of_forward(None, weights, x, state, mask=ARBITRARY_MASK, module=tf_module)
     assert_all_close(gradients, expected, TOL, "gradients")
@@ -167,7 +182,7 @@ def test_layer_gradient_is_autodiff_of_the_generated_forward(variant):
     """Through the layer (tf.custom_gradient, weights in PARAM_NAMES order) with a mask."""
     weights = variant_weights(variant, seed=1)
     layer = generated_layer(variant, weights)
-    x, state = inputs(BATCH, TIME, FEATURES), initial_state()
+    x, state = inputs(BATCH, TIME, FEATURES), initial_state(module=load(variant))
     results, gradients = outputs_and_gradients(layer, x, state, mask=ARBITRARY_MASK)
     module = load(variant)
     outputs, final_state, _ = module.forward(
@@ -181,27 +196,42 @@ def test_layer_gradient_is_autodiff_of_the_generated_forward(variant):
 @pytest.mark.parametrize("variant", ALL_VARIANTS)
 def test_layer_weights_and_initialization(variant):
     spec, module = SPECS[variant], load(variant)
-    layer = module.LAYER(UNITS)
+    sizes = extra_sizes(module, UNITS)
+    layer = module.LAYER(UNITS, **sizes)
     layer.build((None, None, FEATURES))
     assert [w.name for w in layer.weights] == list(module.PARAM_NAMES)
     assert [tuple(w.shape) for w in layer.weights] == list(
-        module.param_shapes(FEATURES, UNITS).values()
+        param_shapes(module, FEATURES, UNITS).values()
     )
     bias = layer.get_weights()[2]
     forget = np.repeat([float(block == "f") for block in spec.blocks], UNITS)
-    np.testing.assert_array_equal(bias, forget)
-    for weight in layer.get_weights()[3:]:
+    np.testing.assert_array_equal(bias, np.broadcast_to(forget, bias.shape))
+    unit_count = len(spec.unit_params)
+    for weight in layer.get_weights()[3 : 3 + unit_count]:
         np.testing.assert_array_equal(weight, np.zeros(UNITS))
     if "f" not in spec.blocks:
         # No forget gate block, no unit_forget_bias (Keras rejects the unknown argument).
         with pytest.raises(ValueError, match="unit_forget_bias"):
-            module.LAYER(UNITS, unit_forget_bias=True)
+            module.LAYER(UNITS, **sizes, unit_forget_bias=True)
+    matrices = [m.name for m in spec.matrix_params]
     if spec.unit_params:
-        ones = module.LAYER(UNITS, peephole_initializer="ones", use_bias=False)
+        ones = module.LAYER(UNITS, **sizes, peephole_initializer="ones", use_bias=False)
         ones.build((None, None, FEATURES))
-        assert [w.name for w in ones.weights] == ["kernel", "recurrent_kernel", *spec.unit_params]
-        for weight in ones.get_weights()[2:]:
+        assert [w.name for w in ones.weights] == [
+            "kernel",
+            "recurrent_kernel",
+            *spec.unit_params,
+            *matrices,
+        ]
+        for weight in ones.get_weights()[2 : 2 + unit_count]:
             np.testing.assert_array_equal(weight, np.ones(UNITS))
+    for m in spec.matrix_params:
+        # Each weight matrix has its own initializer argument (Keras naming: no "_kernel").
+        argument = m.name.removesuffix("_kernel") + "_initializer"
+        seeded = module.LAYER(UNITS, **sizes, **{argument: "identity"})
+        seeded.build((None, None, FEATURES))
+        weight = seeded.get_weights()[3 + unit_count + matrices.index(m.name)]
+        np.testing.assert_array_equal(weight, np.eye(*weight.shape))
 
 
 @pytest.mark.parametrize("variant", ALL_VARIANTS)
@@ -210,7 +240,16 @@ def test_layer_trains_and_round_trips_a_keras_file(variant, tmp_path):
     arguments = {"kernel_regularizer": "l2"}
     if SPECS[variant].unit_params:
         arguments.update(peephole_regularizer="l2", peephole_constraint="max_norm")
-    layer = module.LAYER(UNITS, return_sequences=True, name="generated", **arguments)
+    for m in SPECS[variant].matrix_params:
+        prefix = m.name.removesuffix("_kernel")
+        arguments.update({f"{prefix}_regularizer": "l2", f"{prefix}_constraint": "max_norm"})
+    layer = module.LAYER(
+        UNITS,
+        **extra_sizes(module, UNITS),
+        return_sequences=True,
+        name="generated",
+        **arguments,
+    )
     model = keras.Sequential([keras.Input((TIME, FEATURES)), layer, keras.layers.Dense(1)])
     rng = np.random.default_rng(0)
     model.set_weights([rng.normal(0.0, 0.3, w.shape) for w in model.get_weights()])
@@ -307,3 +346,60 @@ def test_numpy_module_reduces_to_keras_lstm(variant):
     assert_all_close(gradients[:n], expected_gradients, TOL, "x, states, Keras weights")
     autodiff = autodiff_of_forward(variant, weights, x, state)
     assert_all_close(gradients[n:], autodiff[n:], TOL, "peepholes")
+
+
+# --- reductions of LSTMP and FGR to keras.layers.LSTM --------------------------------------
+
+
+def _first_results_and_gradients(layer, x, state, count):
+    """The layer's first ``count`` results and the gradients of the loss over those only
+    (``outputs_and_gradients``' weights), w.r.t. x, the initial states and the weights."""
+    watched = [x, *state]
+    with tf.GradientTape() as tape:
+        tape.watch(watched)
+        results = layer(x, initial_state=state)[:count]
+        loss = loss_of(results)
+    return results, tape.gradient(loss, watched + list(layer.trainable_weights))
+
+
+@pytest.mark.parametrize("variant", ["lstm_projection", "lstm_peephole_fgr"])
+def test_projection_and_full_gate_recurrence_reduce_to_keras_lstm(variant):
+    """LSTMP with proj_units == units and an identity projection, and FGR with zero gate
+    recurrence and zero peepholes, compute keras.layers.LSTM: outputs, h, c and every
+    gradient Keras has; the extra weights' gradients are autodiff's of the generated
+    forward (and non-zero)."""
+    module = load(variant)
+    rng = np.random.default_rng(3)
+    keras_weights = [rng.normal(0.0, 0.5, s) for s in [(FEATURES, 4 * UNITS), (UNITS, 4 * UNITS)]]
+    keras_weights.append(rng.normal(0.0, 0.5, (4 * UNITS,)))
+    if variant == "lstm_projection":
+        sizes = {"proj_units": UNITS}
+        weights = [*keras_weights, np.eye(UNITS)]
+    else:
+        sizes = {}
+        weights = [*keras_weights, *(np.zeros(UNITS) for _ in range(3)), np.zeros((15, 15))]
+    layer = module.LAYER(UNITS, **sizes, return_sequences=True, return_state=True, dtype="float64")
+    layer.build((None, None, FEATURES))
+    layer.set_weights(weights)
+    reference = keras.layers.LSTM(UNITS, return_sequences=True, return_state=True, dtype="float64")
+    reference.build((None, None, FEATURES))
+    reference.set_weights(keras_weights)
+
+    x = inputs(BATCH, TIME, FEATURES) * 2
+    h0, c0, *gates0 = initial_state(states=len(module.STATE_NAMES))
+    expected, expected_gradients = _first_results_and_gradients(reference, x, [h0, c0], 3)
+    results, gradients = _first_results_and_gradients(layer, x, [h0, c0, *gates0], 3)
+    assert_all_close(results, expected, TOL, "outputs, h, c")
+    weights_at = 3 + len(gates0)  # after x, h0, c0 and the gate states
+    keras_part = [*gradients[:3], *gradients[weights_at : weights_at + 3]]
+    assert_all_close(keras_part, expected_gradients, TOL, "x, h0, c0, kernel, recurrent, bias")
+    # The weights Keras lacks: the generated backward (through the layer) vs autodiff.
+    params = {n: tf.constant(w) for n, w in zip(module.PARAM_NAMES, weights, strict=True)}
+    state = [h0, c0, *gates0]
+    with tf.GradientTape() as tape:
+        tape.watch(list(params.values()))
+        outputs, final_state, _ = module.forward(params, x, tuple(state))
+        loss = loss_of([outputs, *final_state[:2]])
+    extra = tape.gradient(loss, list(params.values()))[3:]
+    assert_all_close(gradients[-len(extra) :], extra, TOL, "extra weights")
+    assert np.max(np.abs(np.asarray(gradients[-1]))) > 1e-3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
-from generated_modules import GENERATED, load_generated
+from generated_modules import GENERATED, load_generated, param_shapes, state_widths
 
 from lstmgen.spec import VARIANTS as SPECS
 
@@ -24,11 +24,13 @@ def keras2_hard_sigmoid(x):
     return keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
 
 
-# keras.layers.LSTM arguments that reproduce each variant with a Keras counterpart.
+# The stock Keras layer and its arguments that reproduce each variant with a counterpart.
 KERAS_ARGUMENTS = {
-    "lstm": {},
-    "lstm_hard_sigmoid": {"recurrent_activation": "hard_sigmoid"},
-    "lstm_hard_sigmoid_keras2": {"recurrent_activation": keras2_hard_sigmoid},
+    "lstm": ("LSTM", {}),
+    "lstm_hard_sigmoid": ("LSTM", {"recurrent_activation": "hard_sigmoid"}),
+    "lstm_hard_sigmoid_keras2": ("LSTM", {"recurrent_activation": keras2_hard_sigmoid}),
+    "gru": ("GRU", {}),
+    "gru_reset_before": ("GRU", {"reset_after": False}),
 }
 ALL_VARIANTS = tuple(sorted(SPECS))
 KERAS_VARIANTS = tuple(sorted(KERAS_ARGUMENTS))
@@ -41,37 +43,48 @@ def load(variant: str):
 
 
 def keras_layer(variant: str, units: int, **kwargs):
-    """The stock ``keras.layers.LSTM`` configured as ``variant``."""
-    return keras.layers.LSTM(units, **KERAS_ARGUMENTS[variant], **kwargs)
+    """The stock ``keras.layers.LSTM`` / ``GRU`` configured as ``variant``."""
+    name, arguments = KERAS_ARGUMENTS[variant]
+    return getattr(keras.layers, name)(units, **arguments, **kwargs)
+
+
+def keras_cell(variant: str, units: int, **kwargs):
+    """The stock ``keras.layers.LSTMCell`` / ``GRUCell`` configured as ``variant``."""
+    name, arguments = KERAS_ARGUMENTS[variant]
+    return getattr(keras.layers, f"{name}Cell")(units, **arguments, **kwargs)
+
+
+def initial_states(variant: str, batch: int, units: int, dtype="float64"):
+    """One (batch, width) tensor per state of ``variant`` (seeds 5, 6, ...)."""
+    widths = state_widths(load(variant), units)
+    return [inputs(1, batch, w, dtype, seed=5 + k)[0] for k, w in enumerate(widths)]
 
 
 def random_params(module, input_dim, units, dtype, seed=0):
     """Every parameter of a generated module (``PARAM_NAMES``), non-trivial entries."""
     rng = np.random.default_rng(seed)
-    shapes = module.param_shapes(input_dim, units)
+    shapes = param_shapes(module, input_dim, units)
     return {name: tf.constant(rng.normal(0.0, 0.5, shapes[name]), dtype) for name in shapes}
 
 
-def random_weights(input_dim, units, seed=0, use_bias=True):
-    """Keras-layout weights with every entry non-trivial (bias included)."""
+def random_weights(input_dim, units, seed=0, use_bias=True, variant="lstm"):
+    """Keras-layout weights of ``variant`` with every entry non-trivial (bias included)."""
     rng = np.random.default_rng(seed)
-    weights = [
-        rng.normal(0.0, 0.5, (input_dim, 4 * units)),
-        rng.normal(0.0, 0.5, (units, 4 * units)),
-    ]
-    if use_bias:
-        weights.append(rng.normal(0.0, 0.5, (4 * units,)))
-    return weights
+    shapes = load(variant).param_shapes(input_dim, units)
+    names = ("kernel", "recurrent_kernel", "bias") if use_bias else ("kernel", "recurrent_kernel")
+    return [rng.normal(0.0, 0.5, shapes[name]) for name in names]
 
 
 def paired_layers(variant, units, input_dim, dtype="float64", weights_seed=0, **kwargs):
-    """(keras.layers.LSTM, generated layer), built for ``input_dim`` with equal weights;
+    """(stock Keras layer, generated layer), built for ``input_dim`` with equal weights;
     ``kwargs`` go to both layers."""
     reference = keras_layer(variant, units, dtype=dtype, **kwargs)
     ours = load(variant).LAYER(units, dtype=dtype, **kwargs)
     for layer in (reference, ours):
         layer.build((None, None, input_dim))
-    weights = random_weights(input_dim, units, weights_seed, kwargs.get("use_bias", True))
+    weights = random_weights(
+        input_dim, units, weights_seed, kwargs.get("use_bias", True), variant=variant
+    )
     reference.set_weights(weights)
     ours.set_weights(weights)
     return reference, ours

@@ -27,6 +27,8 @@ import numpy as np
 
 VARIANT = "lstm_peephole_nig"
 STATE_NAMES = ("h", "c")
+# The size of each state: "units", or another argument of param_shapes.
+STATE_SIZES = ("units", "units")
 PARAM_NAMES = ("kernel", "recurrent_kernel", "bias", "peephole_f", "peephole_o")
 _BLOCKS = 3
 
@@ -154,18 +156,18 @@ def _check_input(x):
     return x
 
 
-def _check_state(name, state, batch, units, dtype):
-    """A state tuple in STATE_NAMES order; zeros when ``state`` is None."""
+def _check_state(name, state, batch, sizes, dtype):
+    """A state tuple in STATE_NAMES order, each (batch, size); zeros when ``state`` is None."""
     if state is None:
-        return tuple(np.zeros((batch, units), dtype) for _ in STATE_NAMES)
+        return tuple(np.zeros((batch, size), dtype) for size in sizes)
     if len(state) != len(STATE_NAMES):
         raise ValueError(
             f"{name} must hold {len(STATE_NAMES)} arrays {STATE_NAMES}, "
             f"got {len(state)}."
         )
     return tuple(
-        _as_array(f"{name}[{k}] ({s})", value, (batch, units), dtype)
-        for k, (s, value) in enumerate(zip(STATE_NAMES, state, strict=True))
+        _as_array(f"{name}[{k}] ({s})", value, (batch, size), dtype)
+        for k, (s, value, size) in enumerate(zip(STATE_NAMES, state, sizes, strict=True))
     )
 
 
@@ -186,7 +188,7 @@ def step(params, x_t, state):
     x_t = _check_input(x_t[:, None, :])[:, 0, :]
     kernel, recurrent_kernel, bias, peephole_f, peephole_o = _check_params(params, x_t.shape[-1], x_t.dtype)
     units = recurrent_kernel.shape[0]
-    state = _check_state("state", state, x_t.shape[0], units, x_t.dtype)
+    state = _check_state("state", state, x_t.shape[0], (units, units), x_t.dtype)
     a = state[0] @ recurrent_kernel
     a += x_t @ kernel + bias  # the order of forward's sums: bit-identical to forward on T=1
     new_state, _ = _cell(a, *state, peephole_f, peephole_o)
@@ -215,7 +217,7 @@ def forward(params, x, initial_state=None):
     dtype = x.dtype
     kernel, recurrent_kernel, bias, peephole_f, peephole_o = _check_params(params, input_dim, dtype)
     units = recurrent_kernel.shape[0]
-    state = _check_state("initial_state", initial_state, batch, units, dtype)
+    state = _check_state("initial_state", initial_state, batch, (units, units), dtype)
     # The input projection does not depend on the recurrence: one GEMM for every step, on
     # time-major rows so that each step reads one contiguous (batch, blocks * units) slice.
     x_rows = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(time * batch, input_dim)
@@ -260,12 +262,15 @@ def backward(params, tape, d_outputs, d_final_state=None):
         (batch, time, features); d_initial_state is a tuple in ``STATE_NAMES`` order.
     """
     x_rows = tape["x_rows"]
-    time, batch, units = tape["h"][1:].shape
+    time, batch, _ = tape["h"][1:].shape
     input_dim, dtype = x_rows.shape[1], x_rows.dtype
     kernel, recurrent_kernel, _, peephole_f, peephole_o = _check_params(params, input_dim, dtype)
+    units = recurrent_kernel.shape[0]
     d_outputs = _as_array("d_outputs", d_outputs, (batch, time, units), dtype)
     d_output_steps = np.ascontiguousarray(d_outputs.transpose(1, 0, 2))  # time-major
-    (d_h, d_c) = _check_state("d_final_state", d_final_state, batch, units, dtype)
+    (d_h, d_c) = _check_state(
+        "d_final_state", d_final_state, batch, (units, units), dtype
+    )
     recurrent_kernel_t = np.ascontiguousarray(recurrent_kernel.T)
     d_a = np.empty((time, batch, _BLOCKS * units), dtype)
     c_tm1_seq = tape["c"]

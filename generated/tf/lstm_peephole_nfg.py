@@ -38,6 +38,8 @@ import tensorflow as tf
 
 VARIANT = "lstm_peephole_nfg"
 STATE_NAMES = ("h", "c")
+# The size of each state: "units", or another argument of param_shapes.
+STATE_SIZES = ("units", "units")
 PARAM_NAMES = ("kernel", "recurrent_kernel", "bias", "peephole_i", "peephole_o")
 _BLOCKS = 3
 # What forward keeps for backward: the sequence of each of these states (the first one's is
@@ -173,6 +175,27 @@ def _block_products_grad_weights(d_blocks, v, mask):
     return tf.concat([_rows_t_matmul(u, d) for u, d in pairs], axis=-1)
 
 
+def _bias_blocks(bias):
+    """The bias split into gate blocks."""
+    return tf.split(bias, _BLOCKS)
+
+
+def _preactivations(a_x, a_h, bias_blocks):
+    """The cell's inputs: each gate block's products and bias, summed."""
+    return [u + v + b for u, v, b in zip(a_x, a_h, bias_blocks, strict=True)]
+
+
+def _preactivation_adjoints(d_a):
+    """The adjoints of the input products and of the recurrent products: both are d_a, as
+    both feed the same sum."""
+    return d_a, d_a
+
+
+def _bias_adjoint(d_a_x, d_a_h):
+    """The bias's adjoint: d_a summed over time and batch (``d_a_h`` is the same d_a)."""
+    return tf.concat([tf.reduce_sum(d, axis=(0, 1)) for d in d_a_x], axis=-1)
+
+
 def _tape_array(dtype, size, element_shape):
     """A TensorArray for the tape whose entries survive reads."""
     return tf.TensorArray(dtype, size=size, element_shape=element_shape, clear_after_read=False)
@@ -240,17 +263,17 @@ def _check_input(name, x, rank, axes):
     return x
 
 
-def _check_state(name, state, like, units, dtype):
+def _check_state(name, state, like, sizes, dtype):
     """A state tuple in STATE_NAMES order, batch as ``like``'s first axis; zeros for None."""
     if state is None:
-        return tuple(tf.zeros((tf.shape(like)[0], units), dtype) for _ in STATE_NAMES)
+        return tuple(tf.zeros((tf.shape(like)[0], size), dtype) for size in sizes)
     if len(state) != len(STATE_NAMES):
         raise ValueError(
             f"{name} must hold {len(STATE_NAMES)} tensors {STATE_NAMES}, got {len(state)}."
         )
     return tuple(
-        _as_tensor(f"{name}[{k}] ({s})", value, (like.shape[0], units), dtype)
-        for k, (s, value) in enumerate(zip(STATE_NAMES, state, strict=True))
+        _as_tensor(f"{name}[{k}] ({s})", value, (like.shape[0], size), dtype)
+        for k, (s, value, size) in enumerate(zip(STATE_NAMES, state, sizes, strict=True))
     )
 
 
@@ -284,19 +307,19 @@ def step(params, x_t, state, dropout_mask=None, recurrent_dropout_mask=None):
     x_t = _check_input("x_t", x_t, 2, "(batch, features)")
     batch, input_dim = x_t.shape
     dtype = x_t.dtype
-    kernel, recurrent_kernel, bias, *unit_params = _check_params(params, input_dim, dtype)
+    kernel, recurrent_kernel, bias, *extra_params = _check_params(params, input_dim, dtype)
+    cell_parameters = extra_params
     units = recurrent_kernel.shape[0]
-    state = _check_state("state", state, x_t, units, dtype)
+    state = _check_state("state", state, x_t, (units, units), dtype)
     dropout_mask = _check_dropout_mask("dropout_mask", dropout_mask, batch, input_dim, dtype)
     recurrent_dropout_mask = _check_dropout_mask(
         "recurrent_dropout_mask", recurrent_dropout_mask, batch, units, dtype
     )
     a_x = _block_products(x_t, tf.split(kernel, _BLOCKS, axis=-1), dropout_mask)
-    a_h = _block_products(
-        state[0], tf.split(recurrent_kernel, _BLOCKS, axis=-1), recurrent_dropout_mask
-    )
-    a = [u + v + b for u, v, b in zip(a_x, a_h, tf.split(bias, _BLOCKS), strict=True)]
-    new_state, _ = _cell(*a, *state, *unit_params)
+    recurrent_blocks = tf.split(recurrent_kernel, _BLOCKS, axis=-1)
+    a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
+    a = _preactivations(a_x, a_h, _bias_blocks(bias))
+    new_state, _ = _cell(*a, *state, *cell_parameters)
     return new_state[0], new_state
 
 
@@ -338,9 +361,10 @@ def forward(
     x = _check_input("x", x, 3, "(batch, time, features)")
     batch, time, input_dim = x.shape
     dtype = x.dtype
-    kernel, recurrent_kernel, bias, *unit_params = _check_params(params, input_dim, dtype)
+    kernel, recurrent_kernel, bias, *extra_params = _check_params(params, input_dim, dtype)
+    cell_parameters = extra_params
     units = recurrent_kernel.shape[0]
-    state = _check_state("initial_state", initial_state, x, units, dtype)
+    state = _check_state("initial_state", initial_state, x, (units, units), dtype)
     dropout_mask = _check_dropout_mask("dropout_mask", dropout_mask, batch, input_dim, dtype)
     recurrent_dropout_mask = _check_dropout_mask(
         "recurrent_dropout_mask", recurrent_dropout_mask, batch, units, dtype
@@ -360,12 +384,12 @@ def forward(
         tape["recurrent_dropout_mask"] = recurrent_dropout_mask
     kernel_blocks = tf.split(kernel, _BLOCKS, axis=-1)
     recurrent_blocks = tf.split(recurrent_kernel, _BLOCKS, axis=-1)
-    bias_blocks = tf.split(bias, _BLOCKS)
+    bias_blocks = _bias_blocks(bias)
     # Index t of a state's sequence holds the state entering step t (the initial state at
     # 0). Entries stay readable: backward may read one twice, or run twice on one tape.
     sequences = {
-        name: _tape_array(dtype, steps + 1, (batch, units)).write(0, s)
-        for name, s in zip(STATE_NAMES, state, strict=True)
+        name: _tape_array(dtype, steps + 1, (batch, size)).write(0, s)
+        for name, s, size in zip(STATE_NAMES, state, (units, units), strict=True)
         if name in _TAPE_STATES
     }
     values = _tape_array(dtype, steps, (len(_STEP_VALUES), batch, units))
@@ -375,8 +399,8 @@ def forward(
         # projection costs more (memory) than it saves, with XLA most of all.
         a_x = _block_products(x[t], kernel_blocks, dropout_mask)
         a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
-        a = [u + v + b for u, v, b in zip(a_x, a_h, bias_blocks, strict=True)]
-        new_state, step_values = _cell(*a, *state, *unit_params)
+        a = _preactivations(a_x, a_h, bias_blocks)
+        new_state, step_values = _cell(*a, *state, *cell_parameters)
         if keep is not None:
             new_state = tuple(
                 tf.where(keep[t], new, old) for new, old in zip(new_state, state, strict=True)
@@ -426,11 +450,14 @@ def backward(params, tape, d_outputs, d_final_state=None):
     x = tape["x"]
     time, batch, input_dim = x.shape
     dtype = x.dtype
-    kernel, recurrent_kernel, _, *unit_params = _check_params(params, input_dim, dtype)
+    kernel, recurrent_kernel, _, *extra_params = _check_params(params, input_dim, dtype)
+    cell_parameters = extra_params
     units = recurrent_kernel.shape[0]
     steps = tf.shape(x)[0]
     d_outputs = _as_tensor("d_outputs", d_outputs, (batch, time, units), dtype)
-    d_state = _check_state("d_final_state", d_final_state, d_outputs, units, dtype)
+    d_state = _check_state(
+        "d_final_state", d_final_state, d_outputs, (units, units), dtype
+    )
     d_outputs = tf.transpose(d_outputs, (1, 0, 2))
     keep = tape.get("keep")
     if keep is not None:
@@ -443,12 +470,16 @@ def backward(params, tape, d_outputs, d_final_state=None):
     # The pre-activations' adjoints, one array per gate block: each (time, batch, units)
     # block feeds the weight and input gradients directly.
     d_a_steps = [
-        tf.TensorArray(dtype, size=steps, element_shape=(batch, units)) for _ in range(_BLOCKS)
+        tf.TensorArray(dtype, size=steps, element_shape=(batch, units))
+        for _ in range(3)
     ]
-    # The per-unit parameters' adjoints, summed over batch and time in the loop.
-    d_unit_params = {name: tf.zeros((units,), dtype) for name in PARAM_NAMES[3:]}
+    # Adjoints summed over batch and time in the loop: the per-unit parameters'.
+    d_sums = {
+        "peephole_i": tf.zeros((units,), dtype),
+        "peephole_o": tf.zeros((units,), dtype),
+    }
 
-    def backward_step(t, d_state, d_a_steps, d_unit_params):
+    def backward_step(t, d_state, d_a_steps, d_sums):
         (d_h, d_c) = d_state
         d_h = d_h + d_outputs[t]
         if keep is not None:
@@ -461,37 +492,41 @@ def backward(params, tape, d_outputs, d_final_state=None):
             _read(sequences["c"], t, dtype, (batch, units)),
             _read(sequences["c"], t + 1, dtype, (batch, units)),
             *tf.unstack(_read(values, t, dtype, (len(_STEP_VALUES), batch, units))),
-            *unit_params,
+            *cell_parameters,
         )
-        d_h = _block_products_grad_v(d_a, recurrent_t_blocks, recurrent_dropout_mask)
+        _, d_a_h = _preactivation_adjoints(d_a)
+        d_h = _block_products_grad_v(d_a_h, recurrent_t_blocks, recurrent_dropout_mask)
         d_c = d_c_tm1
         d_state = (d_h, d_c)
         if keep is not None:
             d_state = tuple(d + d_skip for d, d_skip in zip(d_state, d_around, strict=True))
         d_a_steps = [array.write(t, d) for array, d in zip(d_a_steps, d_a, strict=True)]
-        d_unit_params = {
-            "peephole_i": d_unit_params["peephole_i"] + tf.reduce_sum(d_peephole_i, axis=0),
-            "peephole_o": d_unit_params["peephole_o"] + tf.reduce_sum(d_peephole_o, axis=0),
+        d_sums = {
+            "peephole_i": d_sums["peephole_i"] + tf.reduce_sum(d_peephole_i, axis=0),
+            "peephole_o": d_sums["peephole_o"] + tf.reduce_sum(d_peephole_o, axis=0),
         }
-        return t - 1, d_state, d_a_steps, d_unit_params
+        return t - 1, d_state, d_a_steps, d_sums
 
-    _, d_initial_state, d_a_steps, d_unit_params = tf.while_loop(
+    _, d_initial_state, d_a_steps, d_sums = tf.while_loop(
         lambda t, *_: t >= 0,
         backward_step,
-        (steps - 1, d_state, d_a_steps, d_unit_params),
+        (steps - 1, d_state, d_a_steps, d_sums),
         maximum_iterations=steps,
     )
     # Weight and input gradients as one GEMM per gate block over every step.
-    d_a = [array.stack() for array in d_a_steps]
+    d_a_x, d_a_h = _preactivation_adjoints([array.stack() for array in d_a_steps])
     d_params = {
-        "kernel": _block_products_grad_weights(d_a, x, dropout_mask),
+        "kernel": _block_products_grad_weights(d_a_x, x, dropout_mask),
         "recurrent_kernel": _block_products_grad_weights(
-            d_a, tape["h_tm1"], recurrent_dropout_mask
+            d_a_h,
+            tape["h_tm1"],
+            recurrent_dropout_mask,
         ),
-        "bias": tf.concat([tf.reduce_sum(d, axis=(0, 1)) for d in d_a], axis=-1),
-        **d_unit_params,
+        "bias": _bias_adjoint(d_a_x, d_a_h),
+        "peephole_i": d_sums["peephole_i"],
+        "peephole_o": d_sums["peephole_o"],
     }
-    d_x = _block_products_grad_v(d_a, _transposed_blocks(kernel), dropout_mask)
+    d_x = _block_products_grad_v(d_a_x, _transposed_blocks(kernel), dropout_mask)
     return d_params, tf.transpose(d_x, (1, 0, 2)), d_initial_state
 
 
@@ -523,7 +558,7 @@ class LSTMPeepholeNfgCell(keras.layers.Layer):
     """One step of the variant as a Keras 3 RNN cell (no stock Keras counterpart).
 
     Arguments are those of ``keras.layers.LSTMCell`` that apply (no
-    ``unit_forget_bias``: the variant has no forget gate block), without the
+    ``unit_forget_bias``, which needs a forget gate block and a one-row bias), without the
     activations, which the variant fixes, plus ``peephole_initializer``
     (default zeros), ``peephole_regularizer`` and ``peephole_constraint`` for the
     per-unit parameters. Weights: ``kernel``, ``recurrent_kernel``, ``bias`` in
@@ -618,13 +653,15 @@ class LSTMPeepholeNfgCell(keras.layers.Layer):
                 regularizer=self.peephole_regularizer,
                 constraint=self.peephole_constraint,
             )
-            for name in PARAM_NAMES[3:]
+            for name in ("peephole_i", "peephole_o")
         }
 
     def params(self, dtype):
         """The weights as tensors of ``dtype``, keyed by ``PARAM_NAMES`` (zero bias without
         ``use_bias``)."""
-        bias = self.bias if self.use_bias else tf.zeros((_BLOCKS * self.units,), dtype)
+        bias = self.bias
+        if not self.use_bias:
+            bias = tf.zeros(param_shapes(1, self.units)["bias"], dtype)
         return {
             "kernel": tf.cast(self.kernel, dtype),
             "recurrent_kernel": tf.cast(self.recurrent_kernel, dtype),
@@ -672,7 +709,7 @@ class LSTMPeepholeNfgCell(keras.layers.Layer):
         return output, list(new_state)
 
     def get_initial_state(self, batch_size=None):
-        return [tf.zeros((batch_size, self.units), self.compute_dtype) for _ in STATE_NAMES]
+        return [tf.zeros((batch_size, size), self.compute_dtype) for size in self.state_size]
 
     def arguments_config(self):
         """The constructor arguments, serialized (the config the layer shares)."""
