@@ -81,9 +81,7 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
                 raise SpecError(f"{where}: {problem}", problem, number - 1)
             block_index = weights[weight].index(block)
             count = len(weights[weight])
-            assignments.append(
-                Product(symbol, sources, weight, block_index, block, line, count)
-            )
+            assignments.append(Product(symbol, sources, weight, block_index, block, line, count))
         else:
             assignments.append(Assignment(symbol, expr, line))
     program = ForwardProgram(

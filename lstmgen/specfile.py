@@ -137,9 +137,7 @@ def load_spec(path: str | Path) -> CellSpec:
         unit_params=tuple(data.get("unit_params", [])),
         recurrent_bias=recurrent_bias,
         matrix_params=tuple(matrices),
-        recurrent_blocks=(
-            tuple(data["recurrent_blocks"]) if "recurrent_blocks" in data else None
-        ),
+        recurrent_blocks=(tuple(data["recurrent_blocks"]) if "recurrent_blocks" in data else None),
     )
     try:
         forward_program(spec)

@@ -184,9 +184,7 @@ def _unrolled_forward(forward, point, shapes: Shapes, evaluate: Callable):
             a = a_x + a_h + point["bias"]
         env = {p: a[:, k * h_n : (k + 1) * h_n] for k, p in enumerate(forward.preactivations)}
         env.update({p: np.tile(point[p.name], (b_n, 1)) for p in forward.unit_params})
-        env.update(
-            {tm1: states[s] for s, tm1 in zip(state_names, forward.states_tm1, strict=True)}
-        )
+        env.update({tm1: states[s] for s, tm1 in zip(state_names, forward.states_tm1, strict=True)})
         for statement in forward.assignments:
             if isinstance(statement, Product):
                 source = np.concatenate([env[s] for s in statement.sources], axis=-1)
@@ -232,9 +230,7 @@ def _derived_gradients(forward, backward, point, shapes: Shapes) -> dict[str, np
                     columns = slice(product.block * size, (product.block + 1) * size)
                     grads[product.weight][:, columns] += source.T.dot(d_output)
                 else:
-                    env[statement.target] = _elementwise(
-                        statement.expr, env, _evaluate, (b_n, h_n)
-                    )
+                    env[statement.target] = _elementwise(statement.expr, env, _evaluate, (b_n, h_n))
         d_a = np.concatenate([env[d_p] for d_p in backward.d_preactivations], axis=-1)
         for p, d_p in zip(forward.unit_params, backward.d_unit_params, strict=True):
             grads[p.name] += env[d_p].sum(axis=0)

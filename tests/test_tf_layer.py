@@ -209,9 +209,7 @@ def test_cell_in_keras_rnn_matches_keras_lstm(variant):
 def test_cells_stack_and_step_like_keras_lstm_cells():
     variant = "lstm_hard_sigmoid"
     cell_class = load(variant).LSTMHardSigmoidCell
-    keras_cells = [
-        keras_cell(variant, n, dtype="float64") for n in (UNITS, 3)
-    ]
+    keras_cells = [keras_cell(variant, n, dtype="float64") for n in (UNITS, 3)]
     reference = keras.layers.RNN(keras.layers.StackedRNNCells(keras_cells))
     ours = keras.layers.RNN(
         keras.layers.StackedRNNCells([cell_class(n, dtype="float64") for n in (UNITS, 3)])
