@@ -59,15 +59,18 @@ def adjoint_program(forward: ForwardProgram) -> BackwardProgram:
             blocks.append(AdjointBlock(statement, (adjoint,)))
             read_by_products |= {d_y, *statement.sources}
             continue
-        lines = []
+        lines, named = [], []
         for x in sorted(statement.expr.free_symbols, key=order.__getitem__):
             partial = sp.diff(statement.expr, x).xreplace(to_tape)
-            term = d_y * partial
+            term = _reuse(d_y * partial, named)
             d_x = adjoint_symbol(x)
             if x in adjoint_of:
-                term = adjoint_of[x] + term
+                expr = adjoint_of[x] + term
+            else:
+                expr = term
+                named.append((term, d_x))
             adjoint_of[x] = d_x
-            lines.append(Assignment(d_x, term, f"{d_x.name} = {term}"))
+            lines.append(Assignment(d_x, expr, f"{d_x.name} = {expr}"))
         blocks.append(AdjointBlock(statement, tuple(lines)))
     forward_names = set(order) - set(forward.unit_params)
     read = read_by_products.union(
@@ -81,3 +84,18 @@ def adjoint_program(forward: ForwardProgram) -> BackwardProgram:
         tape=tuple(sorted(read & forward_names, key=order.__getitem__)),
         d_unit_params=tuple(adjoint_of[p] for p in forward.unit_params),
     )
+
+
+def _reuse(term: sp.Expr, named: list[tuple[sp.Expr, sp.Symbol]]) -> sp.Expr:
+    """``term`` with the products this block already named replaced by their names.
+
+    ``o = sigmoid(a_o + peephole_o * c)`` gives ``d_a_o = d_o*o*(1 - o)`` first (the
+    pre-activation comes first in the order); the other arguments' adjoints then read
+    ``d_peephole_o = c*d_a_o`` and ``d_c = d_c + d_a_o*peephole_o`` instead of repeating the
+    product. ``named`` holds this block's adjoints that hold their term alone: a name is
+    assigned once per block, so it still holds that value where it is read.
+    """
+    for value, name in named:
+        if isinstance(value, sp.Mul):
+            term = term.subs(value, name)
+    return term

@@ -130,12 +130,13 @@ def test_each_adjoint_against_finite_differences(variant, point):
             for a in forward.assignments:
                 if not isinstance(a, Product):
                     values.setdefault(a.target, a.expr.xreplace(values))
-            d_x = derive.adjoint_symbol(x)
-            values.update(
-                {derive.adjoint_symbol(statement.target): sp.Integer(1), d_x: sp.Integer(0)}
-            )
-            line = next(a for a in block.assignments if a.target == d_x)
-            derived = to_elementary(line.expr.xreplace(values)).evalf(30)
+            # The block's lines in order (a line may read an adjoint an earlier line of the
+            # block named), with d_y = 1 and every adjoint the block adds to starting at 0.
+            values.update({line.target: sp.Integer(0) for line in block.assignments})
+            values[derive.adjoint_symbol(statement.target)] = sp.Integer(1)
+            for line in block.assignments:
+                values[line.target] = line.expr.xreplace(values)
+            derived = to_elementary(values[derive.adjoint_symbol(x)]).evalf(30)
             assert float(derived) == pytest.approx(float(fd), rel=1e-6, abs=1e-9), (
                 statement.text,
                 x,

@@ -92,14 +92,14 @@ def _cell_backward(
     d_hh = d_h * (1 - z)
     # hh = tanh(ax_h + r * ah_h)
     d_ax_h = d_hh * (1 - hh**2)
-    d_ah_h = d_hh * r * (1 - hh**2)
-    d_r = ah_h * d_hh * (1 - hh**2)
+    d_ah_h = d_ax_h * r
+    d_r = ah_h * d_ax_h
     # r = sigmoid(ax_r + ah_r)
     d_ax_r = d_r * r * (1 - r)
-    d_ah_r = d_r * r * (1 - r)
+    d_ah_r = d_ax_r
     # z = sigmoid(ax_z + ah_z)
     d_ax_z = d_z * z * (1 - z)
-    d_ah_z = d_z * z * (1 - z)
+    d_ah_z = d_ax_z
     np.concatenate((d_ax_z, d_ax_r, d_ax_h), axis=-1, out=d_ax)
     np.concatenate((d_ah_z, d_ah_r, d_ah_h), axis=-1, out=d_ah)
     return d_h_tm1

@@ -102,8 +102,8 @@ def _cell_backward(
     d_o = d_h * tanh_c
     # o = sigmoid(a_o + peephole_o * c)
     d_a_o = d_o * o * (1 - o)
-    d_peephole_o = c * d_o * o * (1 - o)
-    d_c = d_c + d_o * o * peephole_o * (1 - o)
+    d_peephole_o = c * d_a_o
+    d_c = d_a_o * peephole_o + d_c
     # tanh_c = tanh(c)
     d_c = d_c + d_tanh_c * (1 - tanh_c**2)
     # c = f * c_tm1 + i * g
@@ -117,8 +117,8 @@ def _cell_backward(
     d_i = -d_f + d_i
     # i = sigmoid(a_i + peephole_i * c_tm1)
     d_a_i = d_i * i * (1 - i)
-    d_c_tm1 = d_c_tm1 + d_i * i * peephole_i * (1 - i)
-    d_peephole_i = c_tm1 * d_i * i * (1 - i)
+    d_c_tm1 = d_a_i * peephole_i + d_c_tm1
+    d_peephole_i = c_tm1 * d_a_i
     np.concatenate((d_a_i, d_a_c, d_a_o), axis=-1, out=d_a)
     return d_c_tm1, d_peephole_i, d_peephole_o
 

@@ -106,7 +106,7 @@ def _cell_backward(
     d_hh = d_h * (1 - z)
     # hh = tanh(a_h + u_h)
     d_a_h = d_hh * (1 - hh**2)
-    d_u_h = d_hh * (1 - hh**2)
+    d_u_h = d_a_h
     # u_h = rh @ recurrent_kernel[h]
     d_rh = _masked(tf.matmul(d_u_h, recurrent_kernel_h_t), recurrent_dropout_mask_h)
     d_recurrent_kernel_h = tf.matmul(_masked(rh, recurrent_dropout_mask_h), d_u_h, transpose_a=True)

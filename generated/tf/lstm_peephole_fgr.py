@@ -132,9 +132,9 @@ def _cell_backward(
     d_o = d_h * tanh_c + d_o
     # o = sigmoid(a_o + r_o + peephole_o * c)
     d_a_o = d_o * o * (1 - o)
-    d_peephole_o = c * d_o * o * (1 - o)
-    d_r_o = d_o * o * (1 - o)
-    d_c = d_c + d_o * o * peephole_o * (1 - o)
+    d_peephole_o = c * d_a_o
+    d_r_o = d_a_o
+    d_c = d_a_o * peephole_o + d_c
     # tanh_c = tanh(c)
     d_c = d_c + d_tanh_c * (1 - tanh_c**2)
     # c = f * c_tm1 + i * g
@@ -146,14 +146,14 @@ def _cell_backward(
     d_a_c = d_g * (1 - g**2)
     # f = sigmoid(a_f + r_f + peephole_f * c_tm1)
     d_a_f = d_f * f * (1 - f)
-    d_c_tm1 = d_c_tm1 + d_f * f * peephole_f * (1 - f)
-    d_peephole_f = c_tm1 * d_f * f * (1 - f)
-    d_r_f = d_f * f * (1 - f)
+    d_c_tm1 = d_a_f * peephole_f + d_c_tm1
+    d_peephole_f = c_tm1 * d_a_f
+    d_r_f = d_a_f
     # i = sigmoid(a_i + r_i + peephole_i * c_tm1)
     d_a_i = d_i * i * (1 - i)
-    d_c_tm1 = d_c_tm1 + d_i * i * peephole_i * (1 - i)
-    d_peephole_i = c_tm1 * d_i * i * (1 - i)
-    d_r_i = d_i * i * (1 - i)
+    d_c_tm1 = d_a_i * peephole_i + d_c_tm1
+    d_peephole_i = c_tm1 * d_a_i
+    d_r_i = d_a_i
     # r_o = [i_tm1, f_tm1, o_tm1] @ gate_recurrent_kernel[o]
     d_r_o_sources = tf.split(tf.matmul(d_r_o, gate_recurrent_kernel_o_t), 3, axis=-1)
     d_i_tm1 = d_r_o_sources[0]

@@ -111,8 +111,8 @@ def _cell_backward(
     d_o = d_h * tanh_c
     # o = sigmoid(a_o + peephole_o * c)
     d_a_o = d_o * o * (1 - o)
-    d_peephole_o = c * d_o * o * (1 - o)
-    d_c = d_c + d_o * o * peephole_o * (1 - o)
+    d_peephole_o = c * d_a_o
+    d_c = d_a_o * peephole_o + d_c
     # tanh_c = tanh(c)
     d_c = d_c + d_tanh_c * (1 - tanh_c**2)
     # c = f * c_tm1 + g
@@ -123,8 +123,8 @@ def _cell_backward(
     d_a_c = d_g * (1 - g**2)
     # f = sigmoid(a_f + peephole_f * c_tm1)
     d_a_f = d_f * f * (1 - f)
-    d_c_tm1 = d_c_tm1 + d_f * f * peephole_f * (1 - f)
-    d_peephole_f = c_tm1 * d_f * f * (1 - f)
+    d_c_tm1 = d_a_f * peephole_f + d_c_tm1
+    d_peephole_f = c_tm1 * d_a_f
     return (d_a_f, d_a_c, d_a_o), d_c_tm1, d_peephole_f, d_peephole_o
 
 

@@ -113,8 +113,8 @@ def _cell_backward(
     d_o = c * d_h
     # o = sigmoid(a_o + peephole_o * c)
     d_a_o = d_o * o * (1 - o)
-    d_peephole_o = c * d_o * o * (1 - o)
-    d_c = d_c + d_o * o * peephole_o * (1 - o)
+    d_peephole_o = c * d_a_o
+    d_c = d_a_o * peephole_o + d_c
     # c = f * c_tm1 + i * g
     d_c_tm1 = d_c * f
     d_i = d_c * g
@@ -124,12 +124,12 @@ def _cell_backward(
     d_a_c = d_g * (1 - g**2)
     # f = sigmoid(a_f + peephole_f * c_tm1)
     d_a_f = d_f * f * (1 - f)
-    d_c_tm1 = d_c_tm1 + d_f * f * peephole_f * (1 - f)
-    d_peephole_f = c_tm1 * d_f * f * (1 - f)
+    d_c_tm1 = d_a_f * peephole_f + d_c_tm1
+    d_peephole_f = c_tm1 * d_a_f
     # i = sigmoid(a_i + peephole_i * c_tm1)
     d_a_i = d_i * i * (1 - i)
-    d_c_tm1 = d_c_tm1 + d_i * i * peephole_i * (1 - i)
-    d_peephole_i = c_tm1 * d_i * i * (1 - i)
+    d_c_tm1 = d_a_i * peephole_i + d_c_tm1
+    d_peephole_i = c_tm1 * d_a_i
     return (d_a_i, d_a_f, d_a_c, d_a_o), d_c_tm1, d_peephole_i, d_peephole_f, d_peephole_o
 
 
