@@ -197,6 +197,11 @@ class ModuleContext:
     # their indices as source (``(0, 1)``); the other blocks' recurrent_kernel columns are
     # weight blocks. ``cell_parameters_signature``: the weights ``_cell_parameters`` reads.
     weight_blocks: tuple[WeightBlock, ...]
+    # The recurrent product as the docstrings write it (``h_tm1 @ recurrent_kernel``, or
+    # ``h_tm1 @ recurrent_kernel[z|r]`` with ``recurrent_subset``), and the blocks whose
+    # recurrent_kernel columns a line reads instead (``h``).
+    recurrent_product: str
+    in_step_recurrent_names: str
     recurrent_subset: bool
     recurrent_block_indices: str
     recurrent_in_step: tuple[WeightBlock, ...]
@@ -297,6 +302,7 @@ def module_context(
         for k, m in enumerate(spec.matrix_params)
     )
     n_blocks = len(spec.blocks)
+    fed_blocks = spec.blocks if spec.recurrent_blocks is None else spec.recurrent_blocks
     recurrent_in_step = tuple(
         WeightBlock(
             f"recurrent_kernel_{block}",
@@ -432,6 +438,9 @@ def module_context(
         ),
         in_step_mask_blocks=tuple_source(str(b.index) for b in recurrent_in_step),
         weight_blocks=blocks,
+        recurrent_product=f"{forward.states_tm1[0].name} @ recurrent_kernel"
+        + (f"[{'|'.join(fed_blocks)}]" if recurrent_in_step else ""),
+        in_step_recurrent_names="|".join(b for b in spec.blocks if b not in fed_blocks),
         recurrent_subset=bool(recurrent_in_step),
         recurrent_block_indices=tuple_source(str(k) for k in forward.recurrent_blocks),
         recurrent_in_step=recurrent_in_step,

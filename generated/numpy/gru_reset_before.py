@@ -5,7 +5,8 @@
 Keras 3 GRU (reset_after=False): reset gate before the candidate's recurrent product, gate blocks z|r|h, bias (3 * units,).
 
 Per unit and time step, with ``a_<block>`` the gate block of
-``x_t @ kernel + h_tm1 @ recurrent_kernel + bias`` (blocks z|r|h, Keras layout):
+``x_t @ kernel + h_tm1 @ recurrent_kernel[z|r] + bias`` (blocks z|r|h, Keras layout);
+block h reads its recurrent_kernel columns in a line below:
 
     z = sigmoid(a_z)
     r = sigmoid(a_r)
