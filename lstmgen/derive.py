@@ -57,7 +57,7 @@ def adjoint_program(forward: ForwardProgram) -> BackwardProgram:
             adjoint_of.update(zip(statement.sources, d_sources, strict=True))
             adjoint = ProductAdjoint(statement, d_y, d_sources, accumulate)
             blocks.append(AdjointBlock(statement, (adjoint,)))
-            read_by_products |= {d_y, *statement.sources}
+            read_by_products |= set(statement.sources)
             continue
         lines, named = [], []
         for x in sorted(statement.expr.free_symbols, key=order.__getitem__):

@@ -74,6 +74,8 @@ def _build(node, names, functions) -> sp.Expr:
         operand = _build(node.operand, names, functions)
         return -operand if isinstance(node.op, ast.USub) else operand
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        if not math.isfinite(node.value):
+            raise ExpressionError(f"number {node.value!r} is not finite", col)
         return _rational(node.value)
     if isinstance(node, ast.Name):
         if node.id not in names:

@@ -304,10 +304,10 @@ def print_programs(
     return PrintedPrograms(forward_lines, tuple(backward_lines), helpers, constants)
 
 
-def weight_block_name(product: Product) -> str:
-    """The cell's argument holding a Product's weight block: ``gate_recurrent_kernel_i``, or
-    the weight itself when it is one block (``projection``)."""
-    return product.weight if product.whole else f"{product.weight}_{product.block_name}"
+def weight_block_name(weight: str, block: str, whole: bool) -> str:
+    """The cell's argument holding a column block of a weight: ``gate_recurrent_kernel_i``,
+    or the weight itself when it is one block (``whole``: ``projection``)."""
+    return weight if whole else f"{weight}_{block}"
 
 
 def _concatenated(names, target: str) -> str:
@@ -345,14 +345,15 @@ def _masked_source(product: Product, target: str) -> str:
 def _product_line(product: Product, target: str) -> str:
     """``r_i = np.concatenate((i_tm1, f_tm1, o_tm1), axis=-1) @ gate_recurrent_kernel_i``."""
     source = _masked_source(product, target)
-    return f"{product.target} = {_matmul(source, weight_block_name(product), target)}"
+    weight = weight_block_name(product.weight, product.block_name, product.whole)
+    return f"{product.target} = {_matmul(source, weight, target)}"
 
 
 def _product_adjoint_lines(adjoint: ProductAdjoint, target: str) -> list[str]:
     """The sources' adjoints through the weight block's transpose, and this step's
     contribution to the weight block's gradient (``d_<weight>_<block>``)."""
     product = adjoint.product
-    weight = weight_block_name(product)
+    weight = weight_block_name(product.weight, product.block_name, product.whole)
     d_y = adjoint.d_output.name
     through = _matmul(d_y, f"{weight}_t", target)
     mask = dropout_mask_name(product) if target == "tf" else ""

@@ -8,7 +8,7 @@ from importlib import resources
 import jinja2
 
 from .derive import adjoint_symbol
-from .printers import ALIAS, PrintedPrograms, dropout_mask_name
+from .printers import ALIAS, PrintedPrograms, dropout_mask_name, weight_block_name
 from .program import BackwardProgram, ForwardProgram, Product
 from .spec import CellSpec, MatrixParam
 
@@ -74,25 +74,17 @@ class MatrixParamContext:
     """A weight matrix the cell multiplies by, split into column blocks for the cell.
 
     Attributes:
-        name: parameter name; ``shape``: its ``param_shapes`` entry as source;
-            ``position``: its index among the parameters after the bias.
+        name: parameter name; ``shape``: its ``param_shapes`` entry as source.
         argument: prefix of the layer's ``<argument>_initializer`` / ``_regularizer`` /
             ``_constraint`` (the name without ``_kernel``, as Keras's ``recurrent``).
-        blocks: the cell's argument per column block (``gate_recurrent_kernel_i``); the
-            backward cell takes each transposed (``<block>_t``) and returns this step's
-            gradient of each (``d_<block>``).
+        blocks: the cell's argument per column block (``gate_recurrent_kernel_i``);
+            ``d_blocks_tuple``: the source of the tuple of their summed gradients.
     """
 
     name: str
     shape: str
     argument: str
-    position: int
     blocks: tuple[str, ...]
-    blocks_t: tuple[str, ...]
-    d_blocks: tuple[str, ...]
-    block_shape: str
-    blocks_tuple: str
-    blocks_t_tuple: str
     d_blocks_tuple: str
 
 
@@ -144,7 +136,6 @@ class ModuleContext:
     tape_values_tuple: str
     tape_reads: tuple[TapeRead, ...]
     tape_preactivations: bool
-    d_preactivations: str
     backward_returns: str
     backward_assign: str
     keras_layer: str
@@ -218,6 +209,8 @@ class ModuleContext:
     sizes: tuple[str, ...]
     state_sizes_tuple: str
     state_size_names: str
+    # The states' shape in docstrings: ``(batch, units)``, or per state when sizes differ.
+    state_shape: str
     sizes_assign: str
     sizes_from_recurrent_shape: str
     # The backward loop sums the per-unit parameters' and the weight blocks' adjoints.
@@ -290,16 +283,10 @@ def module_context(
             name=m.name,
             shape=size_product(m.rows, "units", m.width, len(m.blocks)),
             argument=m.name.removesuffix("_kernel"),
-            position=len(spec.unit_params) + k,
-            blocks=tuple(block_argument(m, b) for b in m.blocks),
-            blocks_t=tuple(f"{block_argument(m, b)}_t" for b in m.blocks),
-            d_blocks=tuple(f"d_{block_argument(m, b)}" for b in m.blocks),
-            block_shape=size_product(m.rows, "units", m.width, 1),
-            blocks_tuple=tuple_source(block_argument(m, b) for b in m.blocks),
-            blocks_t_tuple=tuple_source(f"{block_argument(m, b)}_t" for b in m.blocks),
-            d_blocks_tuple=tuple_source(f"d_{block_argument(m, b)}_total" for b in m.blocks),
+            blocks=(names := tuple(matrix_block_name(m, b) for b in m.blocks)),
+            d_blocks_tuple=tuple_source(f"d_{name}_total" for name in names),
         )
-        for k, m in enumerate(spec.matrix_params)
+        for m in spec.matrix_params
     )
     n_blocks = len(spec.blocks)
     fed_blocks = spec.blocks if spec.recurrent_blocks is None else spec.recurrent_blocks
@@ -317,7 +304,7 @@ def module_context(
     )
     blocks = recurrent_in_step + tuple(
         WeightBlock(
-            block_argument(m, block),
+            matrix_block_name(m, block),
             m.name,
             k,
             len(m.blocks),
@@ -336,16 +323,18 @@ def module_context(
         raise NotImplementedError(
             f"variant {spec.name!r}: a size other than units must be the first state's width"
         )
-    masks = tuple(
-        dropout_mask_name(a)
+    # TF: each in-step recurrent product's dropout mask, in the order the cell takes them,
+    # with the recurrent_kernel block whose mask slice it is.
+    mask_blocks = {
+        dropout_mask_name(a): a.block
         for a in forward.assignments
         if target == "tf" and isinstance(a, Product) and dropout_mask_name(a)
-    )
+    }
+    masks = tuple(mask_blocks)
     weight_blocks_t = tuple(f"{b.name}_t" for b in blocks)
     direct = [s.direct_adjoint for s in states if s.direct_adjoint]
     direct += [d.name for d in backward.d_unit_params]
     direct += [f"d_{b.name}" for b in blocks]
-    d_pre = ", ".join(d.name for d in backward.d_preactivations)
     states_read = set(forward.states) | set(forward.states_tm1)
     state_reads = tuple(r for r in reads if r.kind in ("state", "state_tm1"))
     step_values = tuple(name.name for name in backward.tape if name not in states_read)
@@ -373,7 +362,6 @@ def module_context(
         tape_values_tuple=tuple_source(tape_values),
         tape_reads=tuple(reads),
         tape_preactivations=tape_preactivations,
-        d_preactivations=d_pre,
         backward_returns=", ".join(direct),
         backward_assign=f"{', '.join(direct)} = " if direct else "",
         keras_layer=spec.keras_layer,
@@ -427,6 +415,11 @@ def module_context(
         sizes=sizes,
         state_sizes_tuple=tuple_source(forward.state_widths),
         state_size_names=names_source(forward.state_widths),
+        state_shape=(
+            "(batch, units)"
+            if set(forward.state_widths) == {"units"}
+            else "(batch, STATE_SIZES[k])"
+        ),
         sizes_assign=(
             f"units, {first_width} = recurrent_kernel.shape[1] // _BLOCKS, "
             "recurrent_kernel.shape[0]"
@@ -436,7 +429,7 @@ def module_context(
         sizes_from_recurrent_shape=(
             "recurrent_shape[1] // _BLOCKS, recurrent_shape[0]" if sizes else "recurrent_shape[0]"
         ),
-        in_step_mask_blocks=tuple_source(str(b.index) for b in recurrent_in_step),
+        in_step_mask_blocks=tuple_source(str(k) for k in mask_blocks.values()),
         weight_blocks=blocks,
         recurrent_product=f"{forward.states_tm1[0].name} @ recurrent_kernel"
         + (f"[{'|'.join(fed_blocks)}]" if recurrent_in_step else ""),
@@ -458,10 +451,9 @@ def module_context(
     )
 
 
-def block_argument(matrix: MatrixParam, block: str) -> str:
-    """The cell's argument for a matrix's column block: ``gate_recurrent_kernel_i``, or the
-    matrix's name when it is one block (as ``printers.weight_block_name``)."""
-    return matrix.name if len(matrix.blocks) == 1 else f"{matrix.name}_{block}"
+def matrix_block_name(matrix: MatrixParam, block: str) -> str:
+    """The cell's argument for a matrix's column block (``printers.weight_block_name``)."""
+    return weight_block_name(matrix.name, block, len(matrix.blocks) == 1)
 
 
 def size_product(rows: int, row_size: str, width: str, columns: int) -> str:

@@ -97,11 +97,13 @@ def test_large_inputs_do_not_overflow():
 CLIP_BOUNDS = [(-3, 3), (sp.Rational(-5, 2), sp.Rational(5, 2)), (sp.Rational(-3, 10), 1)]
 
 
-def _clip_points(lo, hi):
-    """Both bounds exactly, points just inside and outside them, and the middle."""
-    lo, hi = float(lo), float(hi)
-    return np.array([lo - 1, np.nextafter(lo, -9), lo, np.nextafter(lo, 9), 0.5 * (lo + hi),
-                     np.nextafter(hi, -9), hi, np.nextafter(hi, 9), hi + 1])  # fmt: skip
+def _clip_points(lo, hi, dtype=np.float64):
+    """Both bounds exactly (as ``dtype`` holds them), the ``dtype`` values just inside and
+    outside them, and the middle."""
+    lo, hi, up = dtype(lo), dtype(hi), dtype(9)
+    points = [lo - 1, np.nextafter(lo, -up), lo, np.nextafter(lo, up), (lo + hi) / 2,
+              np.nextafter(hi, -up), hi, np.nextafter(hi, up), hi + 1]  # fmt: skip
+    return np.array(points, dtype)
 
 
 def _tf_clip_value_and_grad(points, lo, hi, dtype):
@@ -137,7 +139,8 @@ def test_clip_helpers_match_tf_clip_by_value_in_both_dtypes(lo, hi, target, dtyp
     args = CellPrinter(target).doprint(printed)[len("_clip(x, ") : -1].split(", ")
     bounds = [float(eval(a)) for a in args]  # noqa: S307 - "-3", "-2.5", "-0.3": literals
     assert bounds == [float(lo), float(hi)]
-    points = _clip_points(dtype(lo), dtype(hi)).astype(dtype)
+    points = _clip_points(lo, hi, dtype)
+    assert len(set(points.tolist())) == len(points)  # one ulp off each bound stays off it
     want_value, want_grad = _tf_clip_value_and_grad(points, lo, hi, tf.as_dtype(dtype))
     wrap = (lambda a: a) if target == "numpy" else tf.constant
     bounds = [int(b) if b.is_integer() else b for b in bounds]

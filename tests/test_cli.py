@@ -117,6 +117,11 @@ def test_variants_lists_every_builtin_with_its_parameter_shapes():
 def test_derive_prints_every_builtin(name, fmt):
     result = run("derive", "--variant", name, "--format", fmt)
     assert result.exit_code == 0, result.output
+    # one line per forward statement, and at least as many adjoint lines
+    lines = result.output.count(" &= " if fmt != "text" else "\n  ")
+    assert lines >= 2 * len(VARIANTS[name].statements), result.output
+    if fmt != "latex":
+        assert VARIANTS[name].summary in result.output
     products = [t for t, text in VARIANTS[name].statements if "@" in text]
     for matrix in VARIANTS[name].matrix_params:
         assert matrix.name.replace("_", "\\_" if fmt != "text" else "_") in result.output

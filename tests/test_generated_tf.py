@@ -8,6 +8,7 @@ tests (drop-in behaviour, dropout, Bidirectional, saving, training) are in
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,10 @@ from tf_helpers import (
     random_params,
     random_weights,
 )
+
+from lstmgen import emit
+from lstmgen.spec import CellSpec
+from lstmgen.verify import load_module
 
 BATCH, TIME, FEATURES, UNITS = 3, 5, 4, 5
 MODES = ("eager", "function", "jit")
@@ -252,3 +257,33 @@ def test_bad_arguments_raise_value_error_naming_the_value(call, message):
     params = params_of(random_weights(FEATURES, UNITS), "float64")
     with pytest.raises(ValueError, match=message):
         call(module, params, inputs(BATCH, TIME, FEATURES))
+
+
+def test_in_step_dropout_masks_pair_with_their_blocks():
+    """Products that read recurrent_kernel blocks out of block order (g before h) each get
+    the recurrent dropout mask of their own block, in the order the cell takes them."""
+    spec = CellSpec(
+        name="two_in_step_products",
+        summary="test cell",
+        blocks=("z", "h", "g"),
+        states=("h",),
+        statements=(
+            ("z", "sigmoid(a_z)"),
+            ("rh", "z * h_tm1"),
+            ("u_g", "rh @ recurrent_kernel[g]"),
+            ("u_h", "rh @ recurrent_kernel[h]"),
+            ("h", "tanh(a_h + u_h) * tanh(a_g + u_g) + (1 - z) * h_tm1"),
+        ),
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        class_name="TwoInStepProducts",
+        keras_layer="",
+        recurrent_blocks=("z",),
+    )
+    module = load_module(emit.build(spec, "tf"), "two_in_step_products")
+    cell_arguments = list(inspect.signature(module._cell).parameters)
+    mask_arguments = [a for a in cell_arguments if a.startswith("recurrent_dropout_mask_")]
+    assert mask_arguments == ["recurrent_dropout_mask_g", "recurrent_dropout_mask_h"]
+    masks = tf.constant([[[0.0]], [[1.0]], [[2.0]]])  # one mask per block z|h|g
+    picked = [float(m[0, 0]) for m in module._in_step_masks(masks)]
+    assert picked == [2.0, 1.0]  # g's mask, then h's

@@ -54,6 +54,7 @@ def test_clip_with_numeric_bounds():
         ("clip(x, lo=-1, hi=1)", "clip() takes exactly three arguments"),
         ("clip(x, 1, -1)", "lower bound < upper bound"),
         ("clip(x, 1, 1)", "lower bound < upper bound"),
+        ("x * 1e999", "number inf is not finite"),
     ],
 )
 def test_rejects_everything_outside_the_language(text, message):

@@ -188,10 +188,10 @@ def step(params, x_t, state):
     Args:
         params: dict with ``PARAM_NAMES``, shapes from ``param_shapes``.
         x_t: (batch, features) input of this step.
-        state: tuple of (batch, units) arrays in ``STATE_NAMES`` order.
+        state: tuple of (batch, STATE_SIZES[k]) arrays in ``STATE_NAMES`` order.
 
     Returns:
-        (output_t, new_state): output_t (batch, units) and the new state tuple.
+        (output_t, new_state): output_t (batch, proj_units) and the new state tuple.
     """
     x_t = np.asarray(x_t)
     if x_t.ndim != 2:
@@ -212,11 +212,11 @@ def forward(params, x, initial_state=None):
     Args:
         params: dict with ``PARAM_NAMES``, shapes from ``param_shapes``.
         x: (batch, time, features); its dtype (float32 or float64) is the compute dtype.
-        initial_state: tuple of (batch, units) arrays in ``STATE_NAMES`` order, or None
+        initial_state: tuple of (batch, STATE_SIZES[k]) arrays in ``STATE_NAMES`` order, or None
             for zeros.
 
     Returns:
-        (outputs, final_state, tape): outputs (batch, time, units) hold the output state
+        (outputs, final_state, tape): outputs (batch, time, proj_units) hold the output state
         at every step; final_state is a tuple in ``STATE_NAMES`` order; tape holds what
         ``backward`` reads.
 
@@ -268,7 +268,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
     Args:
         params: the parameters ``forward`` ran with.
         tape: the tape ``forward`` returned.
-        d_outputs: (batch, time, units) gradient of the loss w.r.t. ``outputs``.
+        d_outputs: (batch, time, proj_units) gradient of the loss w.r.t. ``outputs``.
         d_final_state: tuple in ``STATE_NAMES`` order, gradient w.r.t. ``final_state``,
             or None for zeros.
 

@@ -309,14 +309,14 @@ def step(params, x_t, state, dropout_mask=None, recurrent_dropout_mask=None):
     Args:
         params: dict with ``PARAM_NAMES``, shapes from ``param_shapes``.
         x_t: (batch, features) input of this step.
-        state: tuple of (batch, units) tensors in ``STATE_NAMES`` order.
+        state: tuple of (batch, STATE_SIZES[k]) tensors in ``STATE_NAMES`` order.
         dropout_mask: None, (batch, features) or (blocks, batch, features); multiplies x_t
             in the product with the kernel (per gate block if it has the blocks axis).
-        recurrent_dropout_mask: None, (batch, units) or (blocks, batch, units); multiplies
+        recurrent_dropout_mask: None, (batch, proj_units) or (blocks, batch, proj_units); multiplies
             the first state in the product with the recurrent kernel.
 
     Returns:
-        (output_t, new_state): output_t (batch, units) and the new state tuple.
+        (output_t, new_state): output_t (batch, proj_units) and the new state tuple.
 
     Raises:
         ValueError: wrong shapes or missing parameters.
@@ -354,19 +354,19 @@ def forward(
     Args:
         params: dict with ``PARAM_NAMES``, shapes from ``param_shapes``.
         x: (batch, time, features); its floating dtype is the compute dtype.
-        initial_state: tuple of (batch, units) tensors in ``STATE_NAMES`` order, or None
+        initial_state: tuple of (batch, STATE_SIZES[k]) tensors in ``STATE_NAMES`` order, or None
             for zeros.
         mask: None or (batch, time) booleans, Keras semantics: at a False step the states
             carry over unchanged and the output repeats the previous output (zeros before
             the first True step), or is zero with ``zero_output_for_mask``.
         dropout_mask: None, (batch, features) or (blocks, batch, features); multiplies
             the input of every step in the product with the kernel.
-        recurrent_dropout_mask: None, (batch, units) or (blocks, batch, units); multiplies
+        recurrent_dropout_mask: None, (batch, proj_units) or (blocks, batch, proj_units); multiplies
             the first state in the product with the recurrent kernel at every step.
         zero_output_for_mask: whether masked steps output zeros (see ``mask``).
 
     Returns:
-        (outputs, final_state, tape): outputs (batch, time, units) hold the output at
+        (outputs, final_state, tape): outputs (batch, time, proj_units) hold the output at
         every step; final_state is a tuple in ``STATE_NAMES`` order; tape holds what
         ``backward`` reads: time-major tensors, and TensorArrays that ``backward`` reads
         one step at a time (returned from a ``tf.function``, they become list handles,
@@ -456,7 +456,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
     Args:
         params: the parameters ``forward`` ran with.
         tape: the tape ``forward`` returned.
-        d_outputs: (batch, time, units) gradient of the loss w.r.t. ``outputs``.
+        d_outputs: (batch, time, proj_units) gradient of the loss w.r.t. ``outputs``.
         d_final_state: tuple in ``STATE_NAMES`` order, gradient w.r.t. ``final_state``,
             or None for zeros.
 
