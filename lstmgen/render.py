@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import jinja2
 
@@ -484,12 +485,13 @@ def names_source(names) -> str:
 
 
 def template_folder():
-    """The ``templates/`` folder: packaged as ``lstmgen.templates`` in a wheel, or the
-    top-level folder beside ``lstmgen/`` when running from a source checkout."""
-    try:
-        return resources.files("lstmgen.templates")
-    except ModuleNotFoundError:
-        return resources.files("lstmgen").joinpath("..", "templates")
+    """The ``templates/`` folder: the top-level folder beside ``lstmgen/`` when running from
+    a source checkout (this package's own, also when another checkout is installed), else
+    the one packaged as ``lstmgen.templates`` in a wheel."""
+    beside = Path(__file__).resolve().parent.parent / "templates"
+    if (beside / "numpy.py.j2").is_file():
+        return beside
+    return resources.files("lstmgen.templates")
 
 
 def environment() -> jinja2.Environment:
