@@ -114,14 +114,15 @@ def test_layer_matches_keras_lstm_compiled(variant, dtype, mode):
 
 
 def test_layer_gradient_is_the_generated_backward():
-    """The layer's gradient is ``backward`` itself (tf.custom_gradient), bit for bit."""
+    """In training the layer's gradient is ``backward`` itself (tf.custom_gradient), bit for
+    bit."""
     module = load("lstm")
     _, ours = paired_layers("lstm", UNITS, FEATURES, return_sequences=True)
     x, initial_state, _ = call_arguments("sequences_state_initial", "float64")
     d_outputs = tf.constant(np.random.default_rng(4).normal(size=(3, 5, UNITS)))
     with tf.GradientTape() as tape:
         tape.watch([x, initial_state])
-        outputs = ours(x, initial_state=initial_state)
+        outputs = ours(x, initial_state=initial_state, training=True)
         loss = tf.reduce_sum(outputs * d_outputs)
     gradients = tape.gradient(loss, [x, *initial_state, *ours.trainable_weights])
 

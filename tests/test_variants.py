@@ -357,7 +357,7 @@ def _first_results_and_gradients(layer, x, state, count):
     watched = [x, *state]
     with tf.GradientTape() as tape:
         tape.watch(watched)
-        results = layer(x, initial_state=state)[:count]
+        results = layer(x, initial_state=state, training=True)[:count]
         loss = loss_of(results)
     return results, tape.gradient(loss, watched + list(layer.trainable_weights))
 

@@ -105,6 +105,9 @@ def loss_weights(shape, dtype, seed=2):
 def outputs_and_gradients(layer, x, initial_state=None, **call_kwargs):
     """Call ``layer`` under a GradientTape; the loss weights every returned tensor.
 
+    The call is a training call unless ``training`` is given: the generated layers' gradient
+    is the generated backward in training, TensorFlow's autodiff of the forward otherwise.
+
     Returns:
         (outputs, gradients): outputs is the list the layer returned; gradients are
         w.r.t. x, each initial state, then every trainable weight.
@@ -112,6 +115,7 @@ def outputs_and_gradients(layer, x, initial_state=None, **call_kwargs):
     watched = [x, *(initial_state or [])]
     with tf.GradientTape() as tape:
         tape.watch(watched)
+        call_kwargs.setdefault("training", True)
         result = layer(x, initial_state=initial_state, **call_kwargs)
         result = list(result) if isinstance(result, (list, tuple)) else [result]
         loss = sum(
