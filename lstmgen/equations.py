@@ -98,6 +98,15 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
             if spec.recurrent_blocks is None or block in spec.recurrent_blocks
         ),
     )
+    reads_recurrent = any(
+        isinstance(a, Product) and a.weight == "recurrent_kernel" for a in assignments
+    )
+    program = replace(
+        program, recurrent_kernel=bool(program.recurrent_blocks) or reads_recurrent
+    )
+    if spec.recurrent_bias and not program.recurrent_blocks:
+        problem = "recurrent_bias needs a recurrent product; recurrent_blocks is empty"
+        raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="recurrent_bias")
     _check_uses(spec, program)
     return replace(program, state_widths=_state_widths(spec, program))
 
@@ -166,10 +175,12 @@ def _check_uses(spec: CellSpec, program: ForwardProgram) -> None:
         if unknown:
             problem = f"recurrent_blocks names {unknown[0]!r}, not a gate block {list(spec.blocks)}"
             raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="recurrent_blocks")
+        # Without a recurrent kernel (no block fed, no product reading it) nothing is left
+        # over; otherwise each block the recurrent product does not feed is a product's.
         in_step += [
             ("recurrent_kernel", block)
             for block in spec.blocks
-            if block not in spec.recurrent_blocks
+            if block not in spec.recurrent_blocks and program.recurrent_kernel
         ]
     for weight, block in in_step:
         if (weight, block) not in read:

@@ -74,6 +74,9 @@ class ForwardProgram:
             blocks' recurrent_kernel columns are Products inside the step.
         state_widths: each state's size (``units``, or e.g. ``proj_units`` for a state a
             Product onto a wider or narrower matrix defines).
+        recurrent_kernel: whether the cell has a ``recurrent_kernel`` at all: False when no
+            gate block is fed by the recurrent product and no product reads it (IndRNN,
+            minGRU, QRNN: the recurrence is per unit, or through the states alone).
     """
 
     preactivations: tuple[sp.Symbol, ...]
@@ -85,6 +88,7 @@ class ForwardProgram:
     matrix_params: tuple[str, ...] = ()
     recurrent_blocks: tuple[int, ...] = ()
     state_widths: tuple[str, ...] = ()
+    recurrent_kernel: bool = True
 
 
 @dataclass(frozen=True)

@@ -227,6 +227,16 @@ class ModuleContext:
     keras_name: str
     fixed_activations: str
     other_activations_command: str
+    # Whether the cell has a recurrent kernel (None of IndRNN's, QRNN's: the recurrence is
+    # per unit); the sum each gate block's pre-activation is; the parameters as unpacked
+    # from ``_check_params`` (the backward's without the bias).
+    has_recurrent_kernel: bool
+    preactivation_sum: str
+    param_unpack: str
+    param_unpack_backward: str
+    tf_param_head: str
+    tf_param_head_backward: str
+    no_recurrent_kernel_arguments: str
 
 
 def module_context(
@@ -311,7 +321,7 @@ def module_context(
             "(units, units)",
         )
         for k, block in enumerate(spec.blocks)
-        if k not in forward.recurrent_blocks
+        if k not in forward.recurrent_blocks and forward.recurrent_kernel
     )
     blocks = recurrent_in_step + tuple(
         WeightBlock(
@@ -347,6 +357,16 @@ def module_context(
     direct += [d.name for d in backward.d_unit_params]
     direct += [f"d_{b.name}" for b in blocks]
     states_read = set(forward.states) | set(forward.states_tm1)
+    recurrent_product = f"{forward.states_tm1[0].name} @ recurrent_kernel" + (
+        f"[{'|'.join(fed_blocks)}]" if recurrent_in_step else ""
+    )
+    param_names = (
+        "kernel",
+        *(["recurrent_kernel"] if forward.recurrent_kernel else []),
+        "bias",
+        *spec.unit_params,
+        *(m.name for m in matrices),
+    )
     state_reads = tuple(r for r in reads if r.kind in ("state", "state_tm1"))
     step_values = tuple(name.name for name in backward.tape if name not in states_read)
     return ModuleContext(
@@ -386,9 +406,7 @@ def module_context(
             *spec.unit_params,
             *weight_blocks_t,
         ),
-        param_names=names_source(
-            ("kernel", "recurrent_kernel", "bias", *spec.unit_params, *(m.name for m in matrices))
-        ),
+        param_names=names_source(param_names),
         has_keras_layer=bool(spec.keras_layer),
         # Keras's unit_forget_bias fills a one-row bias; with two rows there is no convention.
         unit_forget_bias="f" in spec.blocks and not spec.recurrent_bias,
@@ -436,14 +454,15 @@ def module_context(
             "recurrent_kernel.shape[0]"
             if sizes
             else "units = recurrent_kernel.shape[0]"
+            if forward.recurrent_kernel
+            else "units = kernel.shape[1] // _BLOCKS"
         ),
         sizes_from_recurrent_shape=(
             "recurrent_shape[1] // _BLOCKS, recurrent_shape[0]" if sizes else "recurrent_shape[0]"
         ),
         in_step_mask_blocks=tuple_source(str(k) for k in mask_blocks.values()),
         weight_blocks=blocks,
-        recurrent_product=f"{forward.states_tm1[0].name} @ recurrent_kernel"
-        + (f"[{'|'.join(fed_blocks)}]" if recurrent_in_step else ""),
+        recurrent_product=recurrent_product,
         in_step_recurrent_names="|".join(b for b in spec.blocks if b not in fed_blocks),
         recurrent_subset=bool(recurrent_in_step),
         recurrent_block_indices=tuple_source(str(k) for k in forward.recurrent_blocks),
@@ -460,6 +479,21 @@ def module_context(
         input_bias="bias[0]" if spec.recurrent_bias else "bias",
         bias_shape="(2, _BLOCKS * units)" if spec.recurrent_bias else "(_BLOCKS * units,)",
         fingerprint=fingerprint(forward),
+        has_recurrent_kernel=forward.recurrent_kernel,
+        preactivation_sum=" + ".join(
+            ("x_t @ kernel", *([recurrent_product] if forward.recurrent_kernel else []), "bias")
+        ),
+        param_unpack=", ".join(param_names),
+        param_unpack_backward=", ".join("_" if n == "bias" else n for n in param_names),
+        tf_param_head=", ".join(param_names[: param_names.index("bias") + 1]),
+        tf_param_head_backward=", ".join(
+            "_" if n == "bias" else n for n in param_names[: param_names.index("bias") + 1]
+        ),
+        no_recurrent_kernel_arguments=names_source(
+            ()
+            if forward.recurrent_kernel
+            else ("recurrent_initializer", "recurrent_regularizer", "recurrent_constraint")
+        ),
         keras_name=spec.keras_layer or "LSTM",
         **keras_activation_arguments(spec),
     )

@@ -551,6 +551,8 @@ def _forward_for_inference(params, x, initial_state, **options):
 # equations), and computes the same with either implementation.
 _ACTIVATIONS = {"activation": "tanh", "recurrent_activation": "sigmoid"}
 _OTHER_ACTIVATIONS = ""
+# keras.layers.LSTM arguments that refer to a recurrent kernel this cell does not have.
+_NO_RECURRENT_KERNEL_ARGUMENTS = ()
 
 
 def _activation_name(value):
@@ -604,6 +606,12 @@ def _take_keras_arguments(kwargs):
         )
     if use_cudnn not in ("auto", False):
         raise ValueError(f"use_cudnn must be 'auto' or False, got {use_cudnn!r}.")
+    for name in _NO_RECURRENT_KERNEL_ARGUMENTS:
+        if name in kwargs:
+            raise ValueError(
+                f"{name}: variant {VARIANT!r} has no recurrent kernel (its recurrence is per "
+                "unit, through its states), so the argument has no meaning."
+            )
     if kwargs.pop("unroll", False):
         raise ValueError(
             f"unroll=True: variant {VARIANT!r} runs a tf.while_loop whose gradient is the "
