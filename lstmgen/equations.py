@@ -101,9 +101,7 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
     reads_recurrent = any(
         isinstance(a, Product) and a.weight == "recurrent_kernel" for a in assignments
     )
-    program = replace(
-        program, recurrent_kernel=bool(program.recurrent_blocks) or reads_recurrent
-    )
+    program = replace(program, recurrent_kernel=bool(program.recurrent_blocks) or reads_recurrent)
     if spec.recurrent_bias and not program.recurrent_blocks:
         problem = "recurrent_bias needs a recurrent product; recurrent_blocks is empty"
         raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="recurrent_bias")
