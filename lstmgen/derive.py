@@ -21,6 +21,8 @@ from .program import (
     ForwardProgram,
     Product,
     ProductAdjoint,
+    Reduction,
+    ReductionAdjoint,
 )
 
 
@@ -59,10 +61,17 @@ def adjoint_program(forward: ForwardProgram) -> BackwardProgram:
             blocks.append(AdjointBlock(statement, (adjoint,)))
             read_by_products |= set(statement.sources)
             continue
-        lines, named = [], []
-        for x in sorted(statement.expr.free_symbols, key=order.__getitem__):
-            partial = sp.diff(statement.expr, x).xreplace(to_tape)
-            term = _reuse(d_y * partial, named)
+        if isinstance(statement, Reduction):
+            # Each reduced element receives the same share of the row value's adjoint.
+            each = sp.Symbol(f"{d_y.name}_each")
+            lines = [ReductionAdjoint(statement, d_y, each)]
+            seed, terms = each, statement.terms
+        else:
+            lines, seed, terms = [], d_y, (statement.expr,)
+        named = []
+        for x in sorted(set().union(*(t.free_symbols for t in terms)), key=order.__getitem__):
+            partial = sp.Add(*(sp.diff(t, x) for t in terms)).xreplace(to_tape)
+            term = _reuse(seed * partial, named)
             d_x = adjoint_symbol(x)
             if x in adjoint_of:
                 expr = adjoint_of[x] + term

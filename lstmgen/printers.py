@@ -20,7 +20,14 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from . import activations as act
-from .program import BackwardProgram, ForwardProgram, Product, ProductAdjoint
+from .program import (
+    BackwardProgram,
+    ForwardProgram,
+    Product,
+    ProductAdjoint,
+    Reduction,
+    ReductionAdjoint,
+)
 
 TARGETS = ("numpy", "tf")
 ALIAS = {"numpy": "np", "tf": "tf"}
@@ -276,18 +283,15 @@ def print_programs(
     if target not in TARGETS:
         raise ValueError(f"Unknown target {target!r}; expected one of {list(TARGETS)}.")
     printer = CellPrinter(target)
-    forward_lines = tuple(
-        _product_line(a, target)
-        if isinstance(a, Product)
-        else f"{a.target} = {printer.doprint(a.expr)}"
-        for a in forward.assignments
-    )
+    forward_lines = tuple(_forward_line(a, printer) for a in forward.assignments)
     backward_lines: list[str] = []
     for block in backward.blocks:
         backward_lines.append(f"# {block.forward.text}")
         for a in block.assignments:
             if isinstance(a, ProductAdjoint):
                 backward_lines.extend(_product_adjoint_lines(a, target))
+            elif isinstance(a, ReductionAdjoint):
+                backward_lines.append(_reduction_adjoint_line(a, target))
             else:
                 backward_lines.append(f"{a.target} = {printer.doprint(a.expr)}")
     used = sorted(printer.used, key=lambda cls: HELPERS[cls][0])
@@ -302,6 +306,50 @@ def print_programs(
         else ()
     )
     return PrintedPrograms(forward_lines, tuple(backward_lines), helpers, constants)
+
+
+def _forward_line(statement, printer: CellPrinter) -> str:
+    if isinstance(statement, Product):
+        return _product_line(statement, printer.target)
+    if isinstance(statement, Reduction):
+        return _reduction_line(statement, printer)
+    return f"{statement.target} = {printer.doprint(statement.expr)}"
+
+
+_REDUCE = {
+    ("numpy", "mean"): "np.mean",
+    ("numpy", "sum"): "np.sum",
+    ("tf", "mean"): "tf.reduce_mean",
+    ("tf", "sum"): "tf.reduce_sum",
+}
+
+
+def _reduction_line(reduction: Reduction, printer: CellPrinter) -> str:
+    """``m = np.mean(np.concatenate((u, v), axis=-1), axis=-1, keepdims=True)``: one value
+    per batch row, over the units of every term."""
+    terms = [printer.doprint(t) for t in reduction.terms]
+    joined = _concatenated_source(terms, printer.target)
+    function = _REDUCE[printer.target, reduction.op]
+    return f"{reduction.target} = {function}({joined}, axis=-1, keepdims=True)"
+
+
+def _reduction_adjoint_line(adjoint: ReductionAdjoint, target: str) -> str:
+    """``d_m_each = np.mean(d_m, axis=-1, keepdims=True) / 4``: the row's adjoint (the sum
+    of the per-unit shares) over the count of reduced elements, for a mean."""
+    count = len(adjoint.reduction.terms)
+    function = _REDUCE[target, adjoint.reduction.op]
+    line = f"{adjoint.each} = {function}({adjoint.d_output}, axis=-1, keepdims=True)"
+    return f"{line} / {count}" if adjoint.reduction.op == "mean" and count > 1 else line
+
+
+def _concatenated_source(sources: list[str], target: str) -> str:
+    """Sources joined along the features (one source: itself)."""
+    if len(sources) == 1:
+        return sources[0]
+    joined = ", ".join(sources)
+    if target == "numpy":
+        return f"np.concatenate(({joined}), axis=-1)"
+    return f"tf.concat(({joined}), axis=-1)"
 
 
 def weight_block_name(weight: str, block: str, whole: bool) -> str:

@@ -43,6 +43,34 @@ class Product:
 
 
 @dataclass(frozen=True)
+class Reduction:
+    """``target = mean([e1, ..., ek])`` (or ``sum``): one value per batch row, over the
+    units of every term together (k * units values); the target is a row value, broadcast
+    where per-unit lines read it.
+
+    ``terms`` are per-unit expressions; ``op`` is ``"mean"`` or ``"sum"``.
+    """
+
+    target: sp.Symbol
+    terms: tuple[sp.Expr, ...]
+    op: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ReductionAdjoint:
+    """The structural half of a Reduction's adjoint: ``each = mean(d_output) / k`` over the
+    units (``sum(d_output)`` for a sum), what each reduced element receives. ``d_output``
+    holds per-unit shares whose row sum is the row value's adjoint (a row value is read by
+    per-unit lines, each adding its own unit's share); the terms' adjoints follow as
+    per-unit Assignments that read ``each``."""
+
+    reduction: Reduction
+    d_output: sp.Symbol
+    each: sp.Symbol
+
+
+@dataclass(frozen=True)
 class ProductAdjoint:
     """The adjoint of a Product: ``concat(d_sources) (+)= d_output @ weight[:, block].T`` and
     this step's ``concat(sources).T @ d_output`` for the weight block's gradient.
@@ -82,7 +110,7 @@ class ForwardProgram:
     preactivations: tuple[sp.Symbol, ...]
     states_tm1: tuple[sp.Symbol, ...]
     states: tuple[sp.Symbol, ...]
-    assignments: tuple[Assignment | Product, ...]
+    assignments: tuple[Assignment | Product | Reduction, ...]
     unit_params: tuple[sp.Symbol, ...] = ()
     recurrent_bias: bool = False
     matrix_params: tuple[str, ...] = ()
@@ -96,8 +124,8 @@ class AdjointBlock:
     """The adjoint statements that differentiate one forward statement (for a Product, one
     ProductAdjoint)."""
 
-    forward: Assignment | Product
-    assignments: tuple[Assignment | ProductAdjoint, ...]
+    forward: Assignment | Product | Reduction
+    assignments: tuple[Assignment | ProductAdjoint | ReductionAdjoint, ...]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import sympy as sp
 
 from . import derive, emit, equations
 from .activations import to_elementary
-from .program import Product, ProductAdjoint
+from .program import Product, ProductAdjoint, Reduction, ReductionAdjoint
 from .spec import CellSpec
 
 EXACT_DIGITS = 60
@@ -189,12 +189,31 @@ def _unrolled_forward(forward, point, shapes: Shapes, evaluate: Callable):
             if isinstance(statement, Product):
                 source = np.concatenate([env[s] for s in statement.sources], axis=-1)
                 env[statement.target] = source.dot(_weight_block(point, statement))
+            elif isinstance(statement, Reduction):
+                env[statement.target] = _reduced(statement, env, evaluate, (b_n, h_n))
             else:
                 env[statement.target] = _elementwise(statement.expr, env, evaluate, (b_n, h_n))
         states = {s.name: env[s] for s in forward.states}
         outputs[:, t, :] = states[state_names[0]]
         envs[t] = env
     return outputs, states, envs
+
+
+def _reduced(reduction: Reduction, env: dict, evaluate: Callable, shape) -> np.ndarray:
+    """A Reduction's row values, repeated across the units (as the targets broadcast)."""
+    rows = sum(_elementwise(t, env, evaluate, shape).sum(axis=1) for t in reduction.terms)
+    if reduction.op == "mean":
+        rows = rows / (len(reduction.terms) * shape[1])
+    return np.repeat(rows[:, None], shape[1], axis=1)
+
+
+def _reduction_share(adjoint: ReductionAdjoint, env: dict, shape) -> np.ndarray:
+    """What each reduced element receives: the row sum of the per-unit shares, divided by
+    the count of elements for a mean; repeated across the units."""
+    rows = env[adjoint.d_output].sum(axis=1)
+    if adjoint.reduction.op == "mean":
+        rows = rows / (len(adjoint.reduction.terms) * shape[1])
+    return np.repeat(rows[:, None], shape[1], axis=1)
 
 
 def _derived_gradients(forward, backward, point, shapes: Shapes) -> dict[str, np.ndarray]:
@@ -216,7 +235,9 @@ def _derived_gradients(forward, backward, point, shapes: Shapes) -> dict[str, np
         env.update({seed: carry[s] for s, seed in zip(names, backward.seeds, strict=True)})
         for block in backward.blocks:
             for statement in block.assignments:
-                if isinstance(statement, ProductAdjoint):
+                if isinstance(statement, ReductionAdjoint):
+                    env[statement.each] = _reduction_share(statement, env, (b_n, h_n))
+                elif isinstance(statement, ProductAdjoint):
                     product = statement.product
                     weight = _weight_block(point, product)
                     d_output = env[statement.d_output]
