@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -124,6 +125,38 @@ def main() -> None:
     """lstmgen: LSTM difference equations -> verified NumPy and TensorFlow code."""
 
 
+def _emit_command(
+    target: str,
+    variants: tuple[str, ...],
+    spec_files: tuple[Path, ...],
+    activation: str | None,
+    recurrent_activation: str | None,
+    cell_clip: float | None,
+    forget_bias: float,
+    out: Path,
+) -> str:
+    """The ``lstmgen emit`` invocation with these arguments (``--check`` dropped), quoted
+    for a POSIX shell: what rewrites the files a ``--check`` found stale, and nothing else."""
+    words = ["lstmgen", "emit", "--target", target]
+    for name in variants:
+        words += ["--variant", name]
+    for path in spec_files:
+        words += ["--spec", str(path)]
+    for flag, value in (
+        ("--activation", activation),
+        ("--recurrent-activation", recurrent_activation),
+    ):
+        if value:
+            words += [flag, value]
+    if cell_clip is not None:
+        words += ["--cell-clip", number_text(cell_clip)]
+    if forget_bias:
+        words += ["--forget-bias", number_text(forget_bias)]
+    if Path(out) != emitting.DEFAULT_OUT:
+        words += ["--out", str(out)]
+    return shlex.join(words)
+
+
 @main.command()
 @click.option(
     "--target",
@@ -141,7 +174,7 @@ def main() -> None:
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("generated"),
+    default=emitting.DEFAULT_OUT,
     show_default=True,
     help="Output folder; files go to <out>/<target>/<variant>.py.",
 )
@@ -167,9 +200,19 @@ def emit(
         for outcome in bad:
             click.echo(f"{outcome.status}: {outcome.path}")
         if bad:
+            command = _emit_command(
+                target,
+                variants,
+                spec_files,
+                activation,
+                recurrent_activation,
+                cell_clip,
+                forget_bias,
+                out,
+            )
             click.echo(
                 f"{len(bad)} of {len(outcomes)} generated files are stale or missing; "
-                f"regenerate with: lstmgen emit --target {target}",
+                f"regenerate with: {command}",
                 err=True,
             )
             sys.exit(1)

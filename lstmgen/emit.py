@@ -14,12 +14,16 @@ from .spec import CellSpec
 GENERATED = re.compile(render.HEADER_PATTERN, re.MULTILINE)
 
 
-def build(spec: CellSpec, target: str) -> str:
-    """The generated module for ``spec`` and ``target``, as text."""
+DEFAULT_OUT = Path(render.DEFAULT_OUT)
+
+
+def build(spec: CellSpec, target: str, out_dir: Path | str = DEFAULT_OUT) -> str:
+    """The generated module for ``spec`` and ``target``, as text; ``out_dir`` (the output
+    folder as the user gave it) goes into the header's regeneration command."""
     forward = equations.forward_program(spec)
     backward = derive.adjoint_program(forward)
     printed = printers.print_programs(forward, backward, target)
-    context = render.module_context(spec, forward, backward, printed, target)
+    context = render.module_context(spec, forward, backward, printed, target, str(out_dir))
     return render.render_module(context)
 
 
@@ -43,7 +47,7 @@ class ForeignFileError(RuntimeError):
 def plan(specs: list[CellSpec], targets: list[str], out_dir: Path) -> list[tuple[Path, str]]:
     """Render every (spec, target) pair in memory; raises before anything is written."""
     return [
-        (output_path(out_dir, spec, target), build(spec, target))
+        (output_path(out_dir, spec, target), build(spec, target, out_dir))
         for spec in specs
         for target in targets
     ]
