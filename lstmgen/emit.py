@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,8 +81,11 @@ def write_files(files: list[tuple[Path, str]]) -> list[Outcome]:
             outcomes.append(Outcome(path, "unchanged"))
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else None
+        handle, temp = _create_temp(path)
         try:
+            if mode is not None:  # an existing file keeps its mode, as open(path, "w") does
+                os.chmod(temp, mode)
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
             os.replace(temp, path)
@@ -90,6 +94,19 @@ def write_files(files: list[tuple[Path, str]]) -> list[Outcome]:
             raise
         outcomes.append(Outcome(path, "written"))
     return outcomes
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path``, created with mode 0o666 so that the process umask applies
+    as for ``open(path, "w")`` (``tempfile.mkstemp`` would make it 0o600)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def check_files(files: list[tuple[Path, str]]) -> list[Outcome]:
