@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -24,6 +27,44 @@ from .specfile import SpecFileError, load_spec
 
 ACTIVATION_CHOICE = click.Choice(sorted(ACTIVATIONS))
 OPTION_FLAGS = {"cell_clip": "--cell-clip", "forget_bias": "--forget-bias"}
+# TensorFlow's C++ start-up lines: glog/absl (``I0000 00:00:17.. 6388 port.cc:153] ...``,
+# older ``2024-01-11 05:40:05.06: I tensorflow/...``), absl's banner, and the continuation
+# of cpu_feature_guard's line.
+_TF_LOG_LINE = re.compile(
+    r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] "
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\] "
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|To enable the following instructions: .* rebuild TensorFlow)"
+)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow (if installed) without its start-up log lines on stderr.
+
+    ``TF_CPP_MIN_LOG_LEVEL=3`` (unless the user set it) silences TensorFlow's own logging;
+    TF >= 2.18 logs its first lines through absl before reading it, so the import runs with
+    file descriptor 2 captured, and whatever else it wrote is passed on.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    with tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError:
+            pass  # verify reports the checks that need it as NOT RUN
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        lines = capture.read().decode("utf-8", errors="replace").splitlines(keepends=True)
+    kept = "".join(line for line in lines if not _TF_LOG_LINE.match(line))
+    if kept:
+        click.echo(kept, err=True, nl=False)
 
 
 def _specs(
@@ -284,6 +325,7 @@ def verify(
     target,
 ) -> None:
     """Check derivations exactly and generated code numerically and against Keras."""
+    _import_tensorflow_quietly()
     from .verify import format_table, run_checks
 
     if all_variants:

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
-from generated_modules import GENERATED, extra_sizes, load_generated, size_values
+from generated_modules import GENERATED, ROOT, extra_sizes, load_generated, size_values
 
 from lstmgen.cli import main
 from lstmgen.spec import VARIANTS
@@ -148,3 +151,20 @@ def test_verify_tf_target_rows():
     assert result.exit_code == 0, result.output
     assert "keras-tf" in result.output and "autodiff-tf" in result.output
     assert result.output.count("PASS") == 4
+
+
+def test_cli_prints_no_tensorflow_startup_log(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", "from lstmgen.cli import main; main()", "verify"]
+        + ["--variant", "lstm", "--target", "tf"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("PASS") == 4, result.stdout
+    assert not re.search(r"oneDNN|cuda|I0000|W0000|tensorflow/|absl", result.stderr), result.stderr
