@@ -326,14 +326,29 @@ def verify(
 ) -> None:
     """Check derivations exactly and generated code numerically and against Keras."""
     _import_tensorflow_quietly()
-    from .verify import format_table, run_checks
+    from .verify import format_header, format_row, run_checks, table_widths
 
     if all_variants:
         variants = tuple(sorted(set(variants) | set(VARIANTS)))
     specs = _specs(variants, activation, recurrent_activation, spec_files, cell_clip, forget_bias)
     targets = list(TARGETS) if target == "all" else [target]
-    results = run_checks(specs, targets)
-    click.echo(format_table(results))
+    # On a terminal, a transient line on stderr says what runs; rows go to stdout as they end.
+    terminal = sys.stderr.isatty()
+
+    def progress(spec: CellSpec, check: str, k: int, n: int) -> None:
+        if terminal:
+            click.echo(
+                f"\r\x1b[Kverifying {spec.name}: {check} ({k}/{n} variants)", nl=False, err=True
+            )
+
+    widths = table_widths(spec.name for spec in specs)
+    click.echo(format_header(widths))
+    results = []
+    for result in run_checks(specs, targets, progress=progress):
+        if terminal:
+            click.echo("\r\x1b[K", nl=False, err=True)
+        click.echo(format_row(result, widths))
+        results.append(result)
     failed = [r for r in results if r.status == "FAIL"]
     if failed:
         click.echo(f"{len(failed)} of {len(results)} checks failed.", err=True)

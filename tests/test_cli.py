@@ -142,7 +142,11 @@ def test_verify_prints_a_table_and_exit_code(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split()[:3] == ["variant", "check", "max"]
+    assert lines[0].split()[-2:] == ["time", "status"]
     assert sum("PASS" in line for line in lines) == 3
+    rows = [line for line in lines if line.startswith("lstm_hard_sigmoid ")]
+    assert len(rows) == 3 and all(re.search(r" \d+\.\ds +PASS$", row) for row in rows), rows
+    assert "verifying" not in result.output  # no progress line when not on a terminal
     assert shutil.which("lstmgen") is not None
 
 
