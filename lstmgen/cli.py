@@ -193,8 +193,8 @@ def _emit_command(
         words += ["--cell-clip", number_text(cell_clip)]
     if forget_bias:
         words += ["--forget-bias", number_text(forget_bias)]
-    if Path(out) != emitting.DEFAULT_OUT:
-        words += ["--out", str(out)]
+    if emitting.out_argument(out):
+        words += ["--out", emitting.out_argument(out)]
     return shlex.join(words)
 
 

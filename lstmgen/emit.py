@@ -24,8 +24,18 @@ def build(spec: CellSpec, target: str, out_dir: Path | str = DEFAULT_OUT) -> str
     forward = equations.forward_program(spec)
     backward = derive.adjoint_program(forward)
     printed = printers.print_programs(forward, backward, target)
-    context = render.module_context(spec, forward, backward, printed, target, str(out_dir))
+    context = render.module_context(
+        spec, forward, backward, printed, target, out_argument(out_dir) or render.DEFAULT_OUT
+    )
     return render.render_module(context)
+
+
+def out_argument(out_dir: Path | str) -> str:
+    """``out_dir`` as the user gave it, or ``""`` when it is the default folder (``generated``
+    in the current directory, however written), which a command need not name."""
+    if os.path.abspath(out_dir) == os.path.abspath(DEFAULT_OUT):
+        return ""
+    return str(out_dir)
 
 
 def output_path(out_dir: Path, spec: CellSpec, target: str) -> Path:

@@ -18,7 +18,8 @@ def run(*args):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-def test_emit_check_is_clean_for_the_committed_tree():
+def test_emit_check_is_clean_for_the_committed_tree(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the headers name no --out: generated/ is the default folder
     result = run("emit", "--target", "all", "--check", "--out", str(GENERATED))
     assert result.exit_code == 0, result.output
 
