@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -23,6 +27,44 @@ from .specfile import SpecFileError, load_spec
 
 ACTIVATION_CHOICE = click.Choice(sorted(ACTIVATIONS))
 OPTION_FLAGS = {"cell_clip": "--cell-clip", "forget_bias": "--forget-bias"}
+# TensorFlow's C++ start-up lines: glog/absl (``I0000 00:00:17.. 6388 port.cc:153] ...``,
+# older ``2024-01-11 05:40:05.06: I tensorflow/...``), absl's banner, and the continuation
+# of cpu_feature_guard's line.
+_TF_LOG_LINE = re.compile(
+    r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] "
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\] "
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|To enable the following instructions: .* rebuild TensorFlow)"
+)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow (if installed) without its start-up log lines on stderr.
+
+    ``TF_CPP_MIN_LOG_LEVEL=3`` (unless the user set it) silences TensorFlow's own logging;
+    TF >= 2.18 logs its first lines through absl before reading it, so the import runs with
+    file descriptor 2 captured, and whatever else it wrote is passed on.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    with tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError:
+            pass  # verify reports the checks that need it as NOT RUN
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        lines = capture.read().decode("utf-8", errors="replace").splitlines(keepends=True)
+    kept = "".join(line for line in lines if not _TF_LOG_LINE.match(line))
+    if kept:
+        click.echo(kept, err=True, nl=False)
 
 
 def _specs(
@@ -124,6 +166,38 @@ def main() -> None:
     """lstmgen: LSTM difference equations -> verified NumPy and TensorFlow code."""
 
 
+def _emit_command(
+    target: str,
+    variants: tuple[str, ...],
+    spec_files: tuple[Path, ...],
+    activation: str | None,
+    recurrent_activation: str | None,
+    cell_clip: float | None,
+    forget_bias: float,
+    out: Path,
+) -> str:
+    """The ``lstmgen emit`` invocation with these arguments (``--check`` dropped), quoted
+    for a POSIX shell: what rewrites the files a ``--check`` found stale, and nothing else."""
+    words = ["lstmgen", "emit", "--target", target]
+    for name in variants:
+        words += ["--variant", name]
+    for path in spec_files:
+        words += ["--spec", str(path)]
+    for flag, value in (
+        ("--activation", activation),
+        ("--recurrent-activation", recurrent_activation),
+    ):
+        if value:
+            words += [flag, value]
+    if cell_clip is not None:
+        words += ["--cell-clip", number_text(cell_clip)]
+    if forget_bias:
+        words += ["--forget-bias", number_text(forget_bias)]
+    if emitting.out_argument(out):
+        words += ["--out", emitting.out_argument(out)]
+    return shlex.join(words)
+
+
 @main.command()
 @click.option(
     "--target",
@@ -141,7 +215,7 @@ def main() -> None:
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("generated"),
+    default=emitting.DEFAULT_OUT,
     show_default=True,
     help="Output folder; files go to <out>/<target>/<variant>.py.",
 )
@@ -167,9 +241,19 @@ def emit(
         for outcome in bad:
             click.echo(f"{outcome.status}: {outcome.path}")
         if bad:
+            command = _emit_command(
+                target,
+                variants,
+                spec_files,
+                activation,
+                recurrent_activation,
+                cell_clip,
+                forget_bias,
+                out,
+            )
             click.echo(
                 f"{len(bad)} of {len(outcomes)} generated files are stale or missing; "
-                f"regenerate with: lstmgen emit --target {target}",
+                f"regenerate with: {command}",
                 err=True,
             )
             sys.exit(1)
@@ -241,14 +325,30 @@ def verify(
     target,
 ) -> None:
     """Check derivations exactly and generated code numerically and against Keras."""
-    from .verify import format_table, run_checks
+    _import_tensorflow_quietly()
+    from .verify import format_header, format_row, run_checks, table_widths
 
     if all_variants:
         variants = tuple(sorted(set(variants) | set(VARIANTS)))
     specs = _specs(variants, activation, recurrent_activation, spec_files, cell_clip, forget_bias)
     targets = list(TARGETS) if target == "all" else [target]
-    results = run_checks(specs, targets)
-    click.echo(format_table(results))
+    # On a terminal, a transient line on stderr says what runs; rows go to stdout as they end.
+    terminal = sys.stderr.isatty()
+
+    def progress(spec: CellSpec, check: str, k: int, n: int) -> None:
+        if terminal:
+            click.echo(
+                f"\r\x1b[Kverifying {spec.name}: {check} ({k}/{n} variants)", nl=False, err=True
+            )
+
+    widths = table_widths(spec.name for spec in specs)
+    click.echo(format_header(widths))
+    results = []
+    for result in run_checks(specs, targets, progress=progress):
+        if terminal:
+            click.echo("\r\x1b[K", nl=False, err=True)
+        click.echo(format_row(result, widths))
+        results.append(result)
     failed = [r for r in results if r.status == "FAIL"]
     if failed:
         click.echo(f"{len(failed)} of {len(results)} checks failed.", err=True)

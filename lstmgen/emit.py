@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,13 +15,27 @@ from .spec import CellSpec
 GENERATED = re.compile(render.HEADER_PATTERN, re.MULTILINE)
 
 
-def build(spec: CellSpec, target: str) -> str:
-    """The generated module for ``spec`` and ``target``, as text."""
+DEFAULT_OUT = Path(render.DEFAULT_OUT)
+
+
+def build(spec: CellSpec, target: str, out_dir: Path | str = DEFAULT_OUT) -> str:
+    """The generated module for ``spec`` and ``target``, as text; ``out_dir`` (the output
+    folder as the user gave it) goes into the header's regeneration command."""
     forward = equations.forward_program(spec)
     backward = derive.adjoint_program(forward)
     printed = printers.print_programs(forward, backward, target)
-    context = render.module_context(spec, forward, backward, printed, target)
+    context = render.module_context(
+        spec, forward, backward, printed, target, out_argument(out_dir) or render.DEFAULT_OUT
+    )
     return render.render_module(context)
+
+
+def out_argument(out_dir: Path | str) -> str:
+    """``out_dir`` as the user gave it, or ``""`` when it is the default folder (``generated``
+    in the current directory, however written), which a command need not name."""
+    if os.path.abspath(out_dir) == os.path.abspath(DEFAULT_OUT):
+        return ""
+    return str(out_dir)
 
 
 def output_path(out_dir: Path, spec: CellSpec, target: str) -> Path:
@@ -43,7 +58,7 @@ class ForeignFileError(RuntimeError):
 def plan(specs: list[CellSpec], targets: list[str], out_dir: Path) -> list[tuple[Path, str]]:
     """Render every (spec, target) pair in memory; raises before anything is written."""
     return [
-        (output_path(out_dir, spec, target), build(spec, target))
+        (output_path(out_dir, spec, target), build(spec, target, out_dir))
         for spec in specs
         for target in targets
     ]
@@ -76,8 +91,11 @@ def write_files(files: list[tuple[Path, str]]) -> list[Outcome]:
             outcomes.append(Outcome(path, "unchanged"))
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else None
+        handle, temp = _create_temp(path)
         try:
+            if mode is not None:  # an existing file keeps its mode, as open(path, "w") does
+                os.chmod(temp, mode)
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
             os.replace(temp, path)
@@ -86,6 +104,19 @@ def write_files(files: list[tuple[Path, str]]) -> list[Outcome]:
             raise
         outcomes.append(Outcome(path, "written"))
     return outcomes
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path``, created with mode 0o666 so that the process umask applies
+    as for ``open(path, "w")`` (``tempfile.mkstemp`` would make it 0o600)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def check_files(files: list[tuple[Path, str]]) -> list[Outcome]:

@@ -44,19 +44,34 @@ class _LatexPrinter(LatexPrinter):
 
 
 def latex_name(name: str) -> str:
-    """LaTeX for a name: ``d_c_tm1`` -> ``\\bar{c}_{t-1}``, ``tanh_c`` -> ``\\mathrm{tanh\\_c}``."""
-    if name.startswith("d_"):
-        return rf"\bar{{{latex_name(name[2:])}}}"
-    if name.endswith("_tm1"):
-        return rf"{latex_name(name[:-4])}_{{t-1}}"
-    if name.startswith("a_"):
-        return rf"a_{{{name[2:]}}}"
-    if name.startswith(("ax_", "ah_")):
-        return rf"a^{{{name[1]}}}_{{{name[3:]}}}"
-    if "_" in name:
-        escaped = name.replace("_", r"\_")
-        return rf"\mathrm{{{escaped}}}"
-    return name
+    """LaTeX for a name: single letters plain, longer names upright and whole, adjoints barred
+    on the base, subscripts outside: ``hh`` -> ``\\mathrm{hh}``, ``d_c_tm1`` ->
+    ``\\bar{c}_{t-1}``, ``d_a_i`` -> ``\\bar{a}_{i}``, ``ax_z`` -> ``a^{x}_{z}``,
+    ``tanh_c`` -> ``\\mathrm{tanh\\_c}``."""
+    base, sub, sup = _name_parts(name)
+    return base + (f"^{{{sup}}}" if sup else "") + (f"_{{{sub}}}" if sub else "")
+
+
+def _name_parts(name: str) -> tuple[str, str, str]:
+    """``(base, subscript, superscript)`` of a name, each LaTeX (the scripts may be empty)."""
+    if name.startswith("d_") and len(name) > 2:
+        base, sub, sup = _name_parts(name[2:])
+        return rf"\bar{{{base}}}", sub, sup
+    if name.endswith("_tm1") and len(name) > 4:
+        base, sub, sup = _name_parts(name[:-4])
+        return base, f"{sub}, t-1" if sub else "t-1", sup
+    if name.startswith("a_") and len(name) > 2:
+        return "a", _word(name[2:]), ""
+    if name.startswith(("ax_", "ah_")) and len(name) > 3:
+        return "a", _word(name[3:]), name[1]
+    return _word(name), "", ""
+
+
+def _word(name: str) -> str:
+    """A single letter as itself; anything longer upright, so that ``hh`` is not ``h h``."""
+    if len(name) == 1:
+        return name
+    return r"\mathrm{" + name.replace("_", r"\_") + "}"
 
 
 def _lines(statements, printer) -> list[tuple[str, str]]:
@@ -85,11 +100,17 @@ def _concat(names, printer) -> str:
 def _weight(product: Product, printer, transpose: bool = False) -> str:
     """``w[i]`` (``w`` when the weight is one block), ``W_{i}^T`` in LaTeX."""
     if isinstance(printer, LatexPrinter):
-        name = r"\mathrm{" + product.weight.replace("_", r"\_") + "}"
-        block = "" if product.whole else f"_{{{product.block_name}}}"
-        return name + block + ("^{T}" if transpose else "")
+        return _latex_weight(product, transpose=transpose)
     block = "" if product.whole else f"[{product.block_name}]"
     return product.weight + block + (".T" if transpose else "")
+
+
+def _latex_weight(product: Product, transpose: bool = False, adjoint: bool = False) -> str:
+    """``\\mathrm{w}_{i}^{T}``; the adjoint bars the name only: ``\\bar{\\mathrm{w}}_{i}``."""
+    name = _word(product.weight)
+    name = rf"\bar{{{name}}}" if adjoint else name
+    block = "" if product.whole else f"_{{{_word(product.block_name)}}}"
+    return name + block + ("^{T}" if transpose else "")
 
 
 def _product(product: Product, printer) -> str:
@@ -117,8 +138,7 @@ def _product_adjoint(adjoint: ProductAdjoint, printer) -> list[tuple[str, str]]:
     gradient = _concat(product.sources, printer) + ("^{T}" if latex else ".T") + times + d_out
     name = "d_" + product.weight + ("" if product.whole else f"[{product.block_name}]")
     if latex:
-        name = r"\bar{" + _weight(product, printer) + "}"
-        lines.append((name, r"\textstyle\sum_{t} " + gradient))
+        lines.append((_latex_weight(product, adjoint=True), r"\sum_{t} " + gradient))
     else:
         lines.append((name, f"sum_t {gradient}"))
     return lines
@@ -131,7 +151,7 @@ def derivation_report(spec: CellSpec, fmt: str = "text") -> str:
     if fmt == "text":
         return _text(spec, forward, backward)
     if fmt == "latex":
-        return _latex(forward, backward)
+        return _latex(spec, forward, backward)
     if fmt == "markdown":
         return _markdown(spec, forward, backward)
     raise ValueError(f"Unknown format {fmt!r}; expected one of ['latex', 'markdown', 'text'].")
@@ -221,19 +241,58 @@ def _text(spec: CellSpec, forward: ForwardProgram, backward: BackwardProgram) ->
     return "\n".join(out)
 
 
-def _latex(forward: ForwardProgram, backward: BackwardProgram) -> str:
-    printer = _LatexPrinter()
-    rows = [rf"{t} &= {e}" for t, e in _lines(forward.assignments, printer)]
-    forward_tex = "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
-    rows = [
-        rf"{t} &= {e}" for block in backward.blocks for t, e in _lines(block.assignments, printer)
+def _latex_structure(
+    spec: CellSpec, backward: BackwardProgram
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The matrix products of ``_structure`` as LaTeX ``(left, right)`` rows: the forward
+    pre-activation products, and the recurrent adjoint and parameter gradients."""
+    kernel, recurrent, bias = (_word(n) for n in ("kernel", "recurrent_kernel", "bias"))
+    fed = _fed(spec).strip("[]")
+    fed_sub = f"_{{{fed}}}" if fed else ""
+    h_tm1 = latex_name(f"{spec.states[0]}_tm1")
+    direct = backward.d_states_tm1[0]
+    extra = f" + {latex_name(direct.name)}" if direct is not None else ""
+    x_t = "x_{t}"
+    if spec.recurrent_bias:
+        ax, ah = r"\bar{a}^{x}", r"\bar{a}^{h}"
+        forward = [
+            ("a^{x}", rf"{x_t} \, {kernel} + {bias}_{{0}}"),
+            ("a^{h}", rf"{h_tm1} \, {recurrent}{fed_sub} + {bias}_{{1}}"),
+        ]
+        d_fed, d_fed_t, d_x_t = ah + fed_sub, ah + "_{t}", ax + "_{t}"
+        d_bias = rf"\left({ax}_{{t}}, {ah}_{{t}}\right)"
+    else:
+        forward = [("a", rf"{x_t} \, {kernel} + {h_tm1} \, {recurrent}{fed_sub} + {bias}")]
+        d_fed = r"\bar{a}" + fed_sub
+        d_fed_t = r"\bar{a}" + (f"_{{{fed}, t}}" if fed else "_{t}")
+        d_x_t = d_bias = r"\bar{a}_{t}"
+    gradients = [
+        (latex_name(f"d_{spec.states[0]}_tm1"), rf"{d_fed} \, {recurrent}{fed_sub}^{{T}}{extra}"),
+        (rf"\bar{{{kernel}}}", rf"\sum_{{t}} {x_t}^{{T}} \, {d_x_t}"),
+        (rf"\bar{{{recurrent}}}{fed_sub}", rf"\sum_{{t}} {h_tm1}^{{T}} \, {d_fed_t}"),
+        (rf"\bar{{{bias}}}", rf"\sum_{{t, \mathrm{{batch}}}} {d_bias}"),
+        (r"\bar{x}_{t}", rf"{d_x_t} \, {kernel}^{{T}}"),
     ]
-    backward_tex = "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+    return forward, gradients
+
+
+def _align(rows: list[tuple[str, str]]) -> str:
+    lines = " \\\\\n".join(rf"{t} &= {e}" for t, e in rows)
+    return "\\begin{align*}\n" + lines + "\n\\end{align*}"
+
+
+def _latex(spec: CellSpec, forward: ForwardProgram, backward: BackwardProgram) -> str:
+    """The same statements as ``_text``: the matrix products around the per-unit lines."""
+    printer = _LatexPrinter()
+    products, gradients = _latex_structure(spec, backward)
+    forward_tex = _align(products + _lines(forward.assignments, printer))
+    rows = [line for block in backward.blocks for line in _lines(block.assignments, printer)]
+    backward_tex = _align(rows + gradients)
     return f"% forward\n{forward_tex}\n% backward (bar = adjoint)\n{backward_tex}"
 
 
 def _markdown(spec: CellSpec, forward: ForwardProgram, backward: BackwardProgram) -> str:
-    tex = _latex(forward, backward).split("% backward (bar = adjoint)\n")
+    tex = _latex(spec, forward, backward).split("% backward (bar = adjoint)\n")
     return "\n".join(
         [
             f"## {spec.name}",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 DEFAULT_ACTIVATION = "tanh"
 DEFAULT_RECURRENT_ACTIVATION = "sigmoid"
@@ -70,6 +70,9 @@ class CellSpec:
         keras_options: arguments that make ``keras.layers.<keras_layer>`` compute the
             variant, as ``(name, value)`` pairs (``reset_after=False``); the generated layer
             accepts them with these values only.
+        source: the spec file it was read from, as the user wrote the path (``""`` for a
+            built-in or named variant); regeneration hints name it. Not part of the cell:
+            two specs that differ only here compare equal.
     """
 
     name: str
@@ -86,6 +89,7 @@ class CellSpec:
     matrix_params: tuple[MatrixParam, ...] = ()
     recurrent_blocks: tuple[str, ...] | None = None
     keras_options: tuple[tuple[str, bool], ...] = ()
+    source: str = field(default="", compare=False)
 
     @property
     def preactivation_groups(self) -> tuple[str, ...]:

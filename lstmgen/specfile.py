@@ -27,6 +27,7 @@ evaluated.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -65,7 +66,7 @@ def load_spec(path: str | Path) -> CellSpec:
             cell itself (unknown name, unsupported operator, a state never updated, a gate
             block or value never used, a use before definition), naming the file and line.
     """
-    path = Path(path)
+    source, path = os.fspath(path), Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -138,6 +139,7 @@ def load_spec(path: str | Path) -> CellSpec:
         recurrent_bias=recurrent_bias,
         matrix_params=tuple(matrices),
         recurrent_blocks=(tuple(data["recurrent_blocks"]) if "recurrent_blocks" in data else None),
+        source=source,
     )
     try:
         forward_program(spec)

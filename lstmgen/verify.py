@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import os
 import random
+import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import sympy as sp
@@ -49,6 +51,7 @@ class CheckResult:
     tolerance: float
     status: str  # PASS, FAIL or NOT RUN
     detail: str = ""
+    seconds: float | None = None  # wall time of the check (run_checks sets it)
 
 
 def _result(spec: CellSpec, check: str, error: float, tolerance: float, detail="") -> CheckResult:
@@ -516,39 +519,98 @@ def autodiff_check(spec: CellSpec, seed: int = 0) -> CheckResult:
     return _result(spec, check, error, FLOAT64_TOLERANCE)
 
 
-def run_checks(specs: list[CellSpec], targets: list[str], workers: int = 0) -> list[CheckResult]:
-    """Every check for each spec: exact, numeric, and Keras/autodiff for each target.
+CHECK_WIDTH = len("autodiff-tf (backward vs GradientTape of forward, float64)")
+COLUMNS = ("variant", "check", "max error", "tolerance", "time", "status")
 
-    The exact checks (SymPy, CPU-bound, seconds each) run in ``workers`` processes (default:
-    one per core); the others run here, where TensorFlow is imported once.
+Progress = Callable[[CellSpec, str, int, int], None]
+
+
+def _timed(check: Callable[..., CheckResult], *args) -> CheckResult:
+    start = time.perf_counter()
+    result = check(*args)
+    return replace(result, seconds=time.perf_counter() - start)
+
+
+def _timed_exact(spec: CellSpec) -> CheckResult:
+    """``exact_check`` with its wall time (a module-level function, for the process pool)."""
+    return _timed(exact_check, spec)
+
+
+def run_checks(
+    specs: list[CellSpec],
+    targets: list[str],
+    workers: int = 0,
+    progress: Progress | None = None,
+) -> Iterator[CheckResult]:
+    """Every check for each spec, yielded as each finishes, in table order: exact, numeric,
+    then keras-<target> (and autodiff-tf after keras-tf) for each target.
+
+    The exact checks (SymPy, CPU-bound, seconds each) are all submitted up front to
+    ``workers`` processes (default: one per core) and run while the others run here, where
+    TensorFlow is imported once. Each result carries its wall time in ``seconds``.
+
+    Args:
+        specs: the cells to check; targets: ``numpy`` and/or ``tf``.
+        workers: processes for the exact checks; 1 runs them here, in turn.
+        progress: called as ``progress(spec, check, k, n)`` before the row of ``check``
+            (``exact``, ``numeric``, ``keras-numpy``, ``keras-tf``, ``autodiff-tf``) of the
+            ``k``-th of ``n`` specs is awaited or computed.
     """
+    specs = list(specs)
     workers = workers or os.cpu_count() or 1
+    pool = None
     if workers > 1 and len(specs) > 1:
-        with ProcessPoolExecutor(min(workers, len(specs))) as pool:
-            exact = list(pool.map(exact_check, specs))
-    else:
-        exact = [exact_check(spec) for spec in specs]
-    results = []
-    for spec, exact_result in zip(specs, exact, strict=True):
-        results += [exact_result, numeric_check(spec)]
-        for target in targets:
-            results.append(keras_check(spec, target))
-            if target == "tf":
-                results.append(autodiff_check(spec))
-    return results
+        pool = ProcessPoolExecutor(min(workers, len(specs)))
+    try:
+        exact = [pool.submit(_timed_exact, spec) for spec in specs] if pool else []
+        for k, spec in enumerate(specs):
+            steps: list[tuple[str, Callable[[], CheckResult]]] = [
+                ("exact", exact[k].result if pool else partial(_timed_exact, spec)),
+                ("numeric", partial(_timed, numeric_check, spec)),
+            ]
+            for target in targets:
+                steps.append((f"keras-{target}", partial(_timed, keras_check, spec, target)))
+                if target == "tf":
+                    steps.append(("autodiff-tf", partial(_timed, autodiff_check, spec)))
+            for check, compute in steps:
+                if progress is not None:
+                    progress(spec, check, k + 1, len(specs))
+                yield compute()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _cells(r: CheckResult) -> tuple[str, ...]:
+    error = "-" if r.max_error is None else f"{r.max_error:.2e}"
+    seconds = "-" if r.seconds is None else f"{r.seconds:.1f}s"
+    status = r.status + (f" ({r.detail})" if r.detail else "")
+    return (r.variant, r.check, error, f"{r.tolerance:.0e}", seconds, status)
+
+
+def table_widths(variants) -> tuple[int, ...]:
+    """Column widths for rows printed as they come: the variant column fits ``variants``
+    (names), the others fit their usual contents (longer cells push the row out)."""
+    names = [len(name) for name in variants]
+    return (max([len(COLUMNS[0]), *names]), CHECK_WIDTH, 9, 9, 6, 6)
+
+
+def _line(cells, widths) -> str:
+    return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
+
+
+def format_header(widths: tuple[int, ...]) -> str:
+    """The table's two header lines: column names, then dashes."""
+    return _line(COLUMNS, widths) + "\n" + "  ".join("-" * w for w in widths)
+
+
+def format_row(result: CheckResult, widths: tuple[int, ...]) -> str:
+    """One row: variant, check, max error, tolerance, time, status."""
+    return _line(_cells(result), widths)
 
 
 def format_table(results: list[CheckResult]) -> str:
-    """A plain-text table: variant, check, max error, tolerance, status."""
-    rows = [("variant", "check", "max error", "tolerance", "status")]
-    for r in results:
-        error = "-" if r.max_error is None else f"{r.max_error:.2e}"
-        status = r.status + (f" ({r.detail})" if r.detail else "")
-        rows.append((r.variant, r.check, error, f"{r.tolerance:.0e}", status))
-    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    """A plain-text table: variant, check, max error, tolerance, time, status."""
+    rows = [COLUMNS, *(_cells(r) for r in results)]
+    widths = tuple(max(len(row[k]) for row in rows) for k in range(len(COLUMNS)))
+    return "\n".join([format_header(widths), *(format_row(r, widths) for r in results)])

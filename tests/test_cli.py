@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
-from generated_modules import GENERATED, extra_sizes, load_generated, size_values
+from generated_modules import GENERATED, ROOT, extra_sizes, load_generated, size_values
 
 from lstmgen.cli import main
 from lstmgen.spec import VARIANTS
@@ -15,7 +18,8 @@ def run(*args):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-def test_emit_check_is_clean_for_the_committed_tree():
+def test_emit_check_is_clean_for_the_committed_tree(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the headers name no --out: generated/ is the default folder
     result = run("emit", "--target", "all", "--check", "--out", str(GENERATED))
     assert result.exit_code == 0, result.output
 
@@ -139,7 +143,11 @@ def test_verify_prints_a_table_and_exit_code(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split()[:3] == ["variant", "check", "max"]
+    assert lines[0].split()[-2:] == ["time", "status"]
     assert sum("PASS" in line for line in lines) == 3
+    rows = [line for line in lines if line.startswith("lstm_hard_sigmoid ")]
+    assert len(rows) == 3 and all(re.search(r" \d+\.\ds +PASS$", row) for row in rows), rows
+    assert "verifying" not in result.output  # no progress line when not on a terminal
     assert shutil.which("lstmgen") is not None
 
 
@@ -148,3 +156,20 @@ def test_verify_tf_target_rows():
     assert result.exit_code == 0, result.output
     assert "keras-tf" in result.output and "autodiff-tf" in result.output
     assert result.output.count("PASS") == 4
+
+
+def test_cli_prints_no_tensorflow_startup_log(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", "from lstmgen.cli import main; main()", "verify"]
+        + ["--variant", "lstm", "--target", "tf"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("PASS") == 4, result.stdout
+    assert not re.search(r"oneDNN|cuda|I0000|W0000|tensorflow/|absl", result.stderr), result.stderr

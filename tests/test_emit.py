@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import stat
 import subprocess
 import sys
 
@@ -94,3 +95,37 @@ def test_write_only_when_bytes_change_and_refuse_foreign_files(tmp_path):
     assert foreign.read_text() == "my own code\n"
     assert not path.exists()
     assert sorted(p.name for p in (tmp_path / "numpy").iterdir()) == ["lstm_hard_sigmoid.py"]
+
+
+@pytest.mark.parametrize("umask, want", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_new_files_follow_the_umask(tmp_path, umask, want):
+    files = emit.plan([resolve_variant("lstm")], list(TARGETS), tmp_path)
+    old = os.umask(umask)
+    try:
+        emit.write_files(files)
+        plain = tmp_path / "plain.txt"
+        with open(plain, "w"):
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(plain.stat().st_mode) == want
+    for path, _ in files:
+        assert stat.S_IMODE(path.stat().st_mode) == want, path
+    names = sorted(p.name for p in tmp_path.rglob("*"))
+    assert names == ["lstm.py", "lstm.py", "numpy", "plain.txt", "tf"]  # no temporaries
+
+
+def test_rewritten_files_keep_their_mode(tmp_path):
+    files = emit.plan([resolve_variant("lstm")], ["numpy"], tmp_path)
+    path, text = files[0]
+    path.parent.mkdir()
+    path.write_text(text + "# stale\n")
+    path.chmod(0o640)
+    old = os.umask(0o077)
+    try:
+        assert [o.status for o in emit.write_files(files)] == ["written"]
+    finally:
+        os.umask(old)
+    assert path.read_text() == text
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert [p.name for p in path.parent.iterdir()] == ["lstm.py"]  # no temporary left

@@ -35,3 +35,14 @@ def test_readme_states_the_two_commands_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "pip install --quiet '.[test]'" in ci
     assert "lstmgen emit --target all --check" in ci and "pytest -q" in ci
+
+
+def test_readme_documents_every_spec_file_field():
+    from lstmgen.specfile import _FIELDS
+
+    match = re.search(r"^(#+) Spec file format\n(.*?)(?=^#{1,3} )", README, re.S | re.M)
+    assert match, "README section 'Spec file format' not found"
+    documented = set(re.findall(r"^\| `(\w+)` \|", match.group(2), re.M))
+    assert documented == set(_FIELDS), (sorted(set(_FIELDS) - documented), documented)
+    for words in ("clip(x, lo, hi)", "@", "unary minus", "parentheses"):
+        assert words in match.group(2), words

@@ -45,9 +45,11 @@ def test_peephole_example_reproduces_the_builtin_exactly():
     for target in ("numpy", "tf"):
         mine = emit.build(spec, target)
         theirs = emit.build(builtin, target)
-        # Only the variant's name and class name differ.
-        renamed = theirs.replace("lstm_peephole", "peephole_lstm").replace(
-            builtin.class_name, spec.class_name
+        # Only the variant's name and class name differ, and the hints name the file.
+        renamed = (
+            theirs.replace("lstm_peephole", "peephole_lstm")
+            .replace(builtin.class_name, spec.class_name)
+            .replace("--variant peephole_lstm", f"--spec {EXAMPLES / 'peephole_lstm.toml'}")
         )
         assert mine == renamed
     # And it runs identically.
