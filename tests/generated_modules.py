@@ -19,7 +19,13 @@ def load_generated(target: str, variant: str):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        # A missing or broken file must fail every test that loads it, not leave a
+        # half-initialised module behind for the next one.
+        del sys.modules[name]
+        raise
     return module
 
 
