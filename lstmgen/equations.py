@@ -42,8 +42,11 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
         for block in spec.blocks
     )
     states_tm1 = tuple(sp.Symbol(f"{state}_tm1") for state in spec.states)
-    unit_params = tuple(sp.Symbol(name) for name in spec.unit_params)
-    names = {s.name: s for s in preactivations + states_tm1 + unit_params}
+    readable = {s.name: s for s in preactivations + states_tm1}
+    unit_params = unit_param_symbols(spec)
+    readable.update(unit_params)
+    names = dict(readable)
+    unit_params = tuple(unit_params.values())
     weights = {m.name: m.blocks for m in spec.matrix_params}
     rows = {m.name: m.rows for m in spec.matrix_params}
     if spec.recurrent_blocks is not None:
@@ -57,7 +60,7 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
         if not target.isidentifier() or target in functions:
             problem = f"{target!r} is not a valid name to assign"
             raise SpecError(f"{where}: {problem}", problem, number - 1)
-        if target in names:
+        if target in names or target in {s.name for s in names.values()}:
             problem = f"{target!r} is already defined"
             raise SpecError(f"{where}: {problem}", problem, number - 1)
         try:
@@ -102,11 +105,33 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
         isinstance(a, Product) and a.weight == "recurrent_kernel" for a in assignments
     )
     program = replace(program, recurrent_kernel=bool(program.recurrent_blocks) or reads_recurrent)
+    if spec.products_apart and (spec.recurrent_bias or spec.recurrent_blocks is not None):
+        problem = "products apart need recurrent_bias false and every block fed"
+        raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="products_apart")
     if spec.recurrent_bias and not program.recurrent_blocks:
         problem = "recurrent_bias needs a recurrent product; recurrent_blocks is empty"
         raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="recurrent_bias")
     _check_uses(spec, program)
     return replace(program, state_widths=_state_widths(spec, program))
+
+
+def unit_param_symbols(spec: CellSpec) -> dict[str, sp.Symbol]:
+    """Every per-unit parameter by the name the statements read it with: with
+    ``products_apart`` the bias blocks (``bias[i]`` -> ``bias_i``), then the per-unit
+    parameters, then each vector (``peephole_f``, or per block: ``gamma[i]`` -> ``gamma_i``);
+    in PARAM_NAMES order."""
+    symbols = {}
+    if spec.products_apart:
+        symbols.update({f"bias[{b}]": sp.Symbol(f"bias_{b}") for b in spec.blocks})
+    symbols.update({name: sp.Symbol(name) for name in spec.unit_params})
+    for vector in spec.vectors:
+        if vector.blocks:
+            symbols.update(
+                {f"{vector.name}[{b}]": sp.Symbol(f"{vector.name}_{b}") for b in vector.blocks}
+            )
+        else:
+            symbols[vector.name] = sp.Symbol(vector.name)
+    return symbols
 
 
 def _state_widths(spec: CellSpec, program: ForwardProgram) -> tuple[str, ...]:

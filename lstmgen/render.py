@@ -13,7 +13,7 @@ import jinja2
 from .derive import adjoint_symbol
 from .fingerprint import fingerprint
 from .printers import ALIAS, PrintedPrograms, dropout_mask_name, weight_block_name
-from .program import BackwardProgram, ForwardProgram, Product
+from .program import Assignment, BackwardProgram, ForwardProgram, Product, Reduction
 from .spec import _ACTIVATION_VARIANT, VARIANTS, CellSpec, MatrixParam, number_text, split_options
 
 HEADER = (
@@ -132,6 +132,36 @@ class WeightBlock:
     columns: str
     shape: str
     whole: bool = False
+
+
+@dataclass(frozen=True)
+class VectorContext:
+    """A parameter vector (``spec.vectors``) as the layer creates it and the cell reads it.
+
+    Attributes:
+        name: parameter name; ``shape``: its ``param_shapes`` entry as source.
+        arguments: the cell's per-unit arguments it becomes (itself, or one per gate block:
+            ``gamma_i, gamma_f``); ``blocked``: whether it is split into blocks.
+        argument: the prefix of the layer's ``_initializer`` / ``_regularizer`` /
+            ``_constraint`` arguments; ``initializer``: the default, as source.
+    """
+
+    name: str
+    shape: str
+    arguments: tuple[str, ...]
+    blocked: bool
+    argument: str
+    initializer: str
+
+
+@dataclass(frozen=True)
+class UnitGradient:
+    """A per-unit parameter's gradient (the sum over steps and batch of its per-step
+    adjoints), as NumPy and TF source: ``d_peephole_i_total``, or the blocks joined."""
+
+    name: str
+    numpy: str
+    tf: str
 
 
 @dataclass(frozen=True)
@@ -254,11 +284,28 @@ class ModuleContext:
     # per unit); the sum each gate block's pre-activation is; the parameters as unpacked
     # from ``_check_params`` (the backward's without the bias).
     has_recurrent_kernel: bool
+    # Per-unit parameters as the cell takes them (``unit_args``: the bias blocks with
+    # ``products_apart``, the per-unit parameters, each vector or its blocks), the source of
+    # each in the TF ``_cell_parameters`` (``*tf.split(params["gamma"], 4)``), the NumPy
+    # lines that split vectors into blocks, each parameter's gradient, and the vectors.
+    unit_args: tuple[str, ...]
+    cell_parameter_sources: tuple[str, ...]
+    numpy_splits: tuple[str, ...]
+    unit_gradients: tuple[UnitGradient, ...]
+    vectors: tuple[VectorContext, ...]
+    # ``products_apart``: the cell reads the bare products and the bias blocks itself;
+    # ``apart``: two input groups (this or ``recurrent_bias``); the bias row each product
+    # gets added by the driver (``""``: none).
+    products_apart: bool
+    apart: bool
+    recurrent_bias_row: str
+    # TF: the step values as stacked on the tape (row values broadcast to units).
+    step_values_stack: str
     preactivation_sum: str
     param_unpack: str
     param_unpack_backward: str
-    tf_param_head: str
-    tf_param_head_backward: str
+    tf_params_assign: str
+    tf_params_assign_backward: str
     no_recurrent_kernel_arguments: str
 
 
@@ -390,8 +437,10 @@ def module_context(
         *(["recurrent_kernel"] if forward.recurrent_kernel else []),
         "bias",
         *spec.unit_params,
+        *(v.name for v in spec.vectors),
         *(m.name for m in matrices),
     )
+    unit_args = tuple(p.name for p in forward.unit_params)
     state_reads = tuple(r for r in reads if r.kind in ("state", "state_tm1"))
     step_values = tuple(name.name for name in backward.tape if name not in states_read)
     return ModuleContext(
@@ -431,7 +480,7 @@ def module_context(
             *(f"d_{group}" for group in spec.preactivation_groups),
             *(s.name for s in backward.seeds),
             *(r.name for r in reads),
-            *spec.unit_params,
+            *unit_args,
             *weight_blocks_t,
         ),
         param_names=names_source(param_names),
@@ -447,7 +496,7 @@ def module_context(
             *(s.name for s in backward.seeds),
             *(r.name for r in state_reads),
             *step_values,
-            *spec.unit_params,
+            *unit_args,
             *weight_blocks_t,
             *masks,
         ),
@@ -466,7 +515,7 @@ def module_context(
         recurrent_group=spec.preactivation_groups[-1],
         n_preactivations=len(forward.preactivations),
         matrix_params=matrices,
-        cell_parameters=(*spec.unit_params, *weight_blocks, *masks),
+        cell_parameters=(*unit_args, *weight_blocks, *masks),
         in_step_masks=masks,
         keras_options=tuple((name, repr(value)) for name, value in spec.keras_options),
         sizes=sizes,
@@ -502,9 +551,15 @@ def module_context(
                 *(m.name for m in spec.matrix_params),
             )
         ),
-        has_step_sums=bool(spec.unit_params or blocks),
+        has_step_sums=bool(unit_args or blocks),
         unit_param_names=names_source(spec.unit_params),
-        input_bias="bias[0]" if spec.recurrent_bias else "bias",
+        input_bias="" if spec.products_apart else "bias[0]" if spec.recurrent_bias else "bias",
+        recurrent_bias_row="bias[1]" if spec.recurrent_bias else "",
+        products_apart=spec.products_apart,
+        apart=spec.recurrent_bias or spec.products_apart,
+        unit_args=unit_args,
+        **unit_parameter_context(spec, bool(blocks)),
+        step_values_stack=step_values_stack(step_values, row_values(forward)),
         bias_shape="(2, _BLOCKS * units)" if spec.recurrent_bias else "(_BLOCKS * units,)",
         fingerprint=fingerprint(forward),
         has_recurrent_kernel=forward.recurrent_kernel,
@@ -512,10 +567,12 @@ def module_context(
             ("x_t @ kernel", *([recurrent_product] if forward.recurrent_kernel else []), "bias")
         ),
         param_unpack=", ".join(param_names),
-        param_unpack_backward=", ".join("_" if n == "bias" else n for n in param_names),
-        tf_param_head=", ".join(param_names[: param_names.index("bias") + 1]),
-        tf_param_head_backward=", ".join(
-            "_" if n == "bias" else n for n in param_names[: param_names.index("bias") + 1]
+        param_unpack_backward=", ".join(
+            "_" if n == "bias" and not spec.products_apart else n for n in param_names
+        ),
+        tf_params_assign=checked_assign(param_names[: param_names.index("bias") + 1]),
+        tf_params_assign_backward=checked_assign(
+            param_names[: param_names.index("bias") + (1 if spec.products_apart else 0)]
         ),
         no_recurrent_kernel_arguments=names_source(
             ()
@@ -525,6 +582,92 @@ def module_context(
         keras_name=spec.keras_layer or "LSTM",
         **keras_activation_arguments(spec),
     )
+
+
+def checked_assign(names) -> str:
+    """``kernel, bias = checked["kernel"], checked["bias"]``."""
+    return f"{', '.join(names)} = {', '.join(f'checked[{n!r}]' for n in names)}".replace(
+        "'", '"'
+    )
+
+
+def unit_parameter_context(spec: CellSpec, weight_blocks: bool) -> dict:
+    """``cell_parameter_sources``, ``numpy_splits``, ``unit_gradients`` and ``vectors``."""
+    sources, splits, gradients, vectors = [], [], [], []
+
+    def add(name: str, blocks: tuple[str, ...], count: str) -> None:
+        if blocks:
+            arguments = tuple(f"{name}_{b}" for b in blocks)
+            sources.append(f'*tf.split(params["{name}"], {count})')
+            splits.append(f"{', '.join(arguments)} = np.split({name}, {count})")
+            totals = ", ".join(f"d_{a}_total" for a in arguments)
+            sums = ", ".join(f'd_sums["{a}"]' for a in arguments)
+            gradients.append(
+                UnitGradient(name, f"np.concatenate(({totals}))", f"tf.concat([{sums}], axis=0)")
+            )
+        else:
+            sources.append(f'params["{name}"]')
+            gradients.append(UnitGradient(name, f"d_{name}_total", f'd_sums["{name}"]'))
+
+    if spec.products_apart:
+        add("bias", spec.blocks, "_BLOCKS")
+    for name in spec.unit_params:
+        add(name, (), "")
+    for vector in spec.vectors:
+        add(vector.name, vector.blocks, str(len(vector.blocks)))
+        blocks = len(vector.blocks)
+        vectors.append(
+            VectorContext(
+                name=vector.name,
+                shape=f"({blocks} * units,)" if blocks else "(units,)",
+                arguments=tuple(f"{vector.name}_{b}" for b in vector.blocks) or (vector.name,),
+                blocked=bool(blocks),
+                argument=vector.argument or vector.name,
+                initializer=initializer_source(vector.initializer),
+            )
+        )
+    return {
+        "cell_parameter_sources": (*sources, *(["*blocks"] if weight_blocks else [])),
+        "numpy_splits": tuple(splits),
+        "unit_gradients": tuple(gradients),
+        "vectors": tuple(vectors),
+    }
+
+
+def initializer_source(initializer: str) -> str:
+    """A Keras initializer as source: a name (``"ones"``) or a config given as JSON text."""
+    text = initializer.strip()
+    if text.startswith("{"):
+        return repr(json.loads(text))
+    return json.dumps(text)
+
+
+def row_values(forward: ForwardProgram) -> set:
+    """The forward values that are one number per batch row: reductions, and lines that
+    read row values alone."""
+    rows = set()
+    for statement in forward.assignments:
+        if isinstance(statement, Reduction):
+            rows.add(statement.target)
+        elif isinstance(statement, Assignment):
+            read = statement.expr.free_symbols
+            if read and read <= rows:
+                rows.add(statement.target)
+    return rows
+
+
+def step_values_stack(step_values: tuple[str, ...], rows: set) -> str:
+    """Source of the TF tape's per-step stack: row values broadcast to the units."""
+    names = {s.name for s in rows}
+    items = [
+        f"tf.broadcast_to(step_values[{k}], (batch, units))"
+        if name in names
+        else f"step_values[{k}]"
+        for k, name in enumerate(step_values)
+    ]
+    if not names:
+        return "tf.stack(step_values)"
+    return f"tf.stack(({', '.join(items)},))"
 
 
 def keras_activation_arguments(spec: CellSpec) -> dict[str, str]:

@@ -39,6 +39,27 @@ class MatrixParam:
 
 
 @dataclass(frozen=True)
+class VectorParam:
+    """A parameter vector the statements read per unit.
+
+    Attributes:
+        name: parameter name (in PARAM_NAMES after the per-unit parameters).
+        blocks: empty for a (units,) vector read as ``name``; else the gate blocks it spans,
+            (len(blocks) * units,), each block read as ``name[block]``.
+        initializer: its default Keras initializer, a name (``"ones"``) or a config as
+            JSON text.
+        argument: the prefix of the layer's ``<argument>_initializer`` / ``_regularizer`` /
+            ``_constraint`` arguments; vectors that share it share those (TF Addons'
+            ``norm_gamma``); the name itself when empty.
+    """
+
+    name: str
+    blocks: tuple[str, ...] = ()
+    initializer: str = "zeros"
+    argument: str = ""
+
+
+@dataclass(frozen=True)
 class CellSpec:
     """One recurrent cell.
 
@@ -60,6 +81,12 @@ class CellSpec:
         recurrent_bias: the statements read the input product ``ax_<block>`` and the
             recurrent product ``ah_<block>`` apart, each with its own bias row (bias shape
             (2, blocks * units)), instead of their sum ``a_<block>``.
+        products_apart: the statements read the bare products ``wx_<block>`` (``x_t @
+            kernel``) and ``uh_<block>`` (``h_tm1 @ recurrent_kernel``) and the bias blocks
+            ``bias[<block>]`` themselves (TF Addons' LayerNorm LSTM normalises each product
+            before the bias).
+        vectors: further parameter vectors read per unit (``VectorParam``), after the
+            per-unit parameters in PARAM_NAMES.
         matrix_params: weight matrices the statements multiply by inside the step (products
             ``target = source @ weight[block]``, see ``lang.py``), after the per-unit
             parameters in PARAM_NAMES.
@@ -90,10 +117,16 @@ class CellSpec:
     recurrent_blocks: tuple[str, ...] | None = None
     keras_options: tuple[tuple[str, bool], ...] = ()
     source: str = field(default="", compare=False)
+    vectors: tuple[VectorParam, ...] = ()
+    products_apart: bool = False
 
     @property
     def preactivation_groups(self) -> tuple[str, ...]:
-        """Prefixes of the statements' inputs: ``("a",)``, or ``("ax", "ah")`` apart."""
+        """Prefixes of the statements' inputs: ``("a",)``; ``("ax", "ah")`` apart, each with
+        its bias row; ``("wx", "uh")`` for the bare products (``products_apart``: the
+        statements read the bias as ``bias[<block>]``)."""
+        if self.products_apart:
+            return ("wx", "uh")
         return ("ax", "ah") if self.recurrent_bias else ("a",)
 
 

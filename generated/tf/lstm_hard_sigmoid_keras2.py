@@ -204,6 +204,14 @@ def _bias_adjoint(d_a_x, d_a_h):
     return tf.concat([tf.reduce_sum(d, axis=(0, 1)) for d in d_a_x], axis=-1)
 
 
+def _cell_parameters(params, transpose=False):
+    """What the cell takes after the states, from the checked parameters by name: the
+    per-unit parameters (vectors split into their gate blocks), then the weight blocks
+    (units wide columns) it multiplies by inside the step, transposed if asked (the
+    backward cell's)."""
+    return []
+
+
 def _tape_array(dtype, size, element_shape):
     """A TensorArray for the tape whose entries survive reads."""
     return tf.TensorArray(dtype, size=size, element_shape=element_shape, clear_after_read=False)
@@ -315,8 +323,9 @@ def step(params, x_t, state, dropout_mask=None, recurrent_dropout_mask=None):
     x_t = _check_input("x_t", x_t, 2, "(batch, features)")
     batch, input_dim = x_t.shape
     dtype = x_t.dtype
-    kernel, recurrent_kernel, bias, *extra_params = _check_params(params, input_dim, dtype)
-    cell_parameters = extra_params
+    checked = dict(zip(PARAM_NAMES, _check_params(params, input_dim, dtype), strict=True))
+    kernel, recurrent_kernel, bias = checked["kernel"], checked["recurrent_kernel"], checked["bias"]
+    cell_parameters = _cell_parameters(checked)
     units = recurrent_kernel.shape[0]
     state = _check_state("state", state, x_t, (units, units), dtype)
     dropout_mask = _check_dropout_mask("dropout_mask", dropout_mask, batch, input_dim, dtype)
@@ -369,8 +378,9 @@ def forward(
     x = _check_input("x", x, 3, "(batch, time, features)")
     batch, time, input_dim = x.shape
     dtype = x.dtype
-    kernel, recurrent_kernel, bias, *extra_params = _check_params(params, input_dim, dtype)
-    cell_parameters = extra_params
+    checked = dict(zip(PARAM_NAMES, _check_params(params, input_dim, dtype), strict=True))
+    kernel, recurrent_kernel, bias = checked["kernel"], checked["recurrent_kernel"], checked["bias"]
+    cell_parameters = _cell_parameters(checked)
     units = recurrent_kernel.shape[0]
     state = _check_state("initial_state", initial_state, x, (units, units), dtype)
     dropout_mask = _check_dropout_mask("dropout_mask", dropout_mask, batch, input_dim, dtype)
@@ -458,8 +468,9 @@ def backward(params, tape, d_outputs, d_final_state=None):
     x = tape["x"]
     time, batch, input_dim = x.shape
     dtype = x.dtype
-    kernel, recurrent_kernel, _, *extra_params = _check_params(params, input_dim, dtype)
-    cell_parameters = extra_params
+    checked = dict(zip(PARAM_NAMES, _check_params(params, input_dim, dtype), strict=True))
+    kernel, recurrent_kernel = checked["kernel"], checked["recurrent_kernel"]
+    cell_parameters = _cell_parameters(checked, transpose=True)
     units = recurrent_kernel.shape[0]
     steps = tf.shape(x)[0]
     d_outputs = _as_tensor("d_outputs", d_outputs, (batch, time, units), dtype)

@@ -249,18 +249,19 @@ def _bias_adjoint(d_a_x, d_a_h):
     return tf.concat([tf.reduce_sum(d, axis=(0, 1)) for d in d_a_x], axis=-1)
 
 
-def _cell_parameters(peephole_i, peephole_f, peephole_o, gate_recurrent_kernel, transpose=False):
-    """What the cell takes after the states: the per-unit parameters, then the weight blocks
+def _cell_parameters(params, transpose=False):
+    """What the cell takes after the states, from the checked parameters by name: the
+    per-unit parameters (vectors split into their gate blocks), then the weight blocks
     (units wide columns) it multiplies by inside the step, transposed if asked (the
     backward cell's)."""
     blocks = [
-        tf.split(gate_recurrent_kernel, 3, axis=1)[0],
-        tf.split(gate_recurrent_kernel, 3, axis=1)[1],
-        tf.split(gate_recurrent_kernel, 3, axis=1)[2],
+        tf.split(params["gate_recurrent_kernel"], 3, axis=1)[0],
+        tf.split(params["gate_recurrent_kernel"], 3, axis=1)[1],
+        tf.split(params["gate_recurrent_kernel"], 3, axis=1)[2],
     ]
     if transpose:
         blocks = [tf.transpose(block) for block in blocks]
-    return [peephole_i, peephole_f, peephole_o, *blocks]
+    return [params["peephole_i"], params["peephole_f"], params["peephole_o"], *blocks]
 
 
 def _tape_array(dtype, size, element_shape):
@@ -374,8 +375,9 @@ def step(params, x_t, state, dropout_mask=None, recurrent_dropout_mask=None):
     x_t = _check_input("x_t", x_t, 2, "(batch, features)")
     batch, input_dim = x_t.shape
     dtype = x_t.dtype
-    kernel, recurrent_kernel, bias, *extra_params = _check_params(params, input_dim, dtype)
-    cell_parameters = _cell_parameters(*extra_params)
+    checked = dict(zip(PARAM_NAMES, _check_params(params, input_dim, dtype), strict=True))
+    kernel, recurrent_kernel, bias = checked["kernel"], checked["recurrent_kernel"], checked["bias"]
+    cell_parameters = _cell_parameters(checked)
     units = recurrent_kernel.shape[0]
     state = _check_state("state", state, x_t, (units, units, units, units, units), dtype)
     dropout_mask = _check_dropout_mask("dropout_mask", dropout_mask, batch, input_dim, dtype)
@@ -428,8 +430,9 @@ def forward(
     x = _check_input("x", x, 3, "(batch, time, features)")
     batch, time, input_dim = x.shape
     dtype = x.dtype
-    kernel, recurrent_kernel, bias, *extra_params = _check_params(params, input_dim, dtype)
-    cell_parameters = _cell_parameters(*extra_params)
+    checked = dict(zip(PARAM_NAMES, _check_params(params, input_dim, dtype), strict=True))
+    kernel, recurrent_kernel, bias = checked["kernel"], checked["recurrent_kernel"], checked["bias"]
+    cell_parameters = _cell_parameters(checked)
     units = recurrent_kernel.shape[0]
     state = _check_state("initial_state", initial_state, x, (units, units, units, units, units), dtype)
     dropout_mask = _check_dropout_mask("dropout_mask", dropout_mask, batch, input_dim, dtype)
@@ -517,8 +520,9 @@ def backward(params, tape, d_outputs, d_final_state=None):
     x = tape["x"]
     time, batch, input_dim = x.shape
     dtype = x.dtype
-    kernel, recurrent_kernel, _, *extra_params = _check_params(params, input_dim, dtype)
-    cell_parameters = _cell_parameters(*extra_params, transpose=True)
+    checked = dict(zip(PARAM_NAMES, _check_params(params, input_dim, dtype), strict=True))
+    kernel, recurrent_kernel = checked["kernel"], checked["recurrent_kernel"]
+    cell_parameters = _cell_parameters(checked, transpose=True)
     units = recurrent_kernel.shape[0]
     steps = tf.shape(x)[0]
     d_outputs = _as_tensor("d_outputs", d_outputs, (batch, time, units), dtype)
