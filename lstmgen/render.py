@@ -155,6 +155,15 @@ class VectorContext:
 
 
 @dataclass(frozen=True)
+class VectorArgument:
+    """A prefix of the layer's ``_initializer`` / ``_regularizer`` / ``_constraint``
+    arguments that one or more vectors share, with its default initializer as source."""
+
+    name: str
+    initializer: str
+
+
+@dataclass(frozen=True)
 class UnitGradient:
     """A per-unit parameter's gradient (the sum over steps and batch of its per-step
     adjoints), as NumPy and TF source: ``d_peephole_i_total``, or the blocks joined."""
@@ -293,6 +302,7 @@ class ModuleContext:
     numpy_splits: tuple[str, ...]
     unit_gradients: tuple[UnitGradient, ...]
     vectors: tuple[VectorContext, ...]
+    vector_arguments: tuple[VectorArgument, ...]
     # ``products_apart``: the cell reads the bare products and the bias blocks itself;
     # ``apart``: two input groups (this or ``recurrent_bias``); the bias row each product
     # gets added by the driver (``""``: none).
@@ -631,6 +641,9 @@ def unit_parameter_context(spec: CellSpec, weight_blocks: bool) -> dict:
         "numpy_splits": tuple(splits),
         "unit_gradients": tuple(gradients),
         "vectors": tuple(vectors),
+        "vector_arguments": tuple(
+            {v.argument: VectorArgument(v.argument, v.initializer) for v in vectors}.values()
+        ),
     }
 
 
