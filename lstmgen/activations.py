@@ -329,6 +329,137 @@ class Silu(Activation):
         return x / (1 + sp.exp(-x))
 
 
+# --- functions of the expression language (not Keras activations) -----------------------
+#
+# Kink conventions follow TensorFlow's gradient kernels: abs'(0) = sign(0) = 0 (``Abs``);
+# ``tf.maximum`` / ``tf.minimum`` give the whole gradient to the first argument on a tie.
+
+
+class NaturalLog(Activation):
+    """Natural logarithm (nan below 0, -inf at 0, as in TF); derivative 1 / x."""
+
+    def fdiff(self, argindex=1):
+        return 1 / self.args[0]
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.log(x)
+
+
+class SquareRoot(Activation):
+    """Square root; derivative 1 / (2 y) through its output y."""
+
+    def fdiff(self, argindex=1):
+        return 1 / (2 * self)
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.sqrt(x)
+
+
+class LogSigmoidGrad(Activation):
+    """log_sigmoid'(x) = 1 - sigmoid(x) through y = log_sigmoid(x): -expm1(y)."""
+
+    @classmethod
+    def elementary(cls, y):
+        return 1 - sp.exp(y)
+
+
+class LogSigmoid(Activation):
+    """log(sigmoid(x)) = -softplus(-x), overflow-free for any |x|."""
+
+    fdiff = _through_output(LogSigmoidGrad)
+
+    @classmethod
+    def elementary(cls, x):
+        return -sp.log(1 + sp.exp(-x))
+
+
+class AbsGrad(Activation):
+    """abs'(x) through x: sign(x), 0 at 0 (TF's Abs gradient)."""
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.Piecewise((1, x > 0), (-1, x < 0), (0, True))
+
+
+class AbsoluteValue(Activation):
+    """|x| (``abs`` in the language; not ``sympy.Abs``, which simplifies on its own)."""
+
+    fdiff = _through_input(AbsGrad)
+
+    @classmethod
+    def elementary(cls, x):
+        return sp.Piecewise((x, x >= 0), (-x, True))
+
+
+class StopGradient(Activation):
+    """Value x, derivative 0 (``tf.stop_gradient``)."""
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)
+
+    @classmethod
+    def elementary(cls, x):
+        return x
+
+
+class Binary(sp.Function):
+    """An element-wise function of two arguments with a closed form for exact evaluation."""
+
+    nargs = 2
+
+    @classmethod
+    def elementary(cls, a: sp.Expr, b: sp.Expr) -> sp.Expr:  # pragma: no cover - abstract
+        raise NotImplementedError(cls.__name__)
+
+    def _eval_evalf(self, prec):
+        args = [a._eval_evalf(prec) for a in self.args]
+        if any(a is None or not a.is_number for a in args):
+            return None
+        return self.elementary(*args).evalf(prec_to_dps(prec) + 5)
+
+
+class AtLeast(Binary):
+    """1 where a >= b, else 0: d max(a, b) / da (a tie goes to the first argument, as TF)."""
+
+    @classmethod
+    def elementary(cls, a, b):
+        return sp.Piecewise((1, a >= b), (0, True))
+
+
+class AtMost(Binary):
+    """1 where a <= b, else 0: d min(a, b) / da (a tie goes to the first argument, as TF)."""
+
+    @classmethod
+    def elementary(cls, a, b):
+        return sp.Piecewise((1, a <= b), (0, True))
+
+
+class Maximum(Binary):
+    """max(a, b) (``tf.maximum``): d/da = [a >= b], d/db = [a < b]."""
+
+    def fdiff(self, argindex=1):
+        first = AtLeast(*self.args)
+        return first if argindex == 1 else 1 - first
+
+    @classmethod
+    def elementary(cls, a, b):
+        return sp.Piecewise((a, a >= b), (b, True))
+
+
+class Minimum(Binary):
+    """min(a, b) (``tf.minimum``): d/da = [a <= b], d/db = [a > b]."""
+
+    def fdiff(self, argindex=1):
+        first = AtMost(*self.args)
+        return first if argindex == 1 else 1 - first
+
+    @classmethod
+    def elementary(cls, a, b):
+        return sp.Piecewise((a, a <= b), (b, True))
+
+
 # --- functions with numeric bounds (not activations: no Keras name, more than one argument) ---
 
 
@@ -392,6 +523,19 @@ class Clip(Bounded):
 # arguments after the first are numeric literals (``clip(c, -3, 3)``).
 FUNCTIONS: dict[str, type[Bounded]] = {"clip": Clip}
 
+# Element-wise functions of the language, one argument each (``exp`` is ``exponential``).
+UNARY: dict[str, type[Activation]] = {
+    "abs": AbsoluteValue,
+    "exp": Exponential,
+    "log": NaturalLog,
+    "log_sigmoid": LogSigmoid,
+    "sqrt": SquareRoot,
+    "stop_gradient": StopGradient,
+}
+
+# Element-wise functions of two arguments, any expressions.
+BINARY: dict[str, type[Binary]] = {"max": Maximum, "min": Minimum}
+
 ACTIVATIONS: dict[str, type[Activation]] = {
     "elu": Elu,
     "exponential": Exponential,
@@ -412,11 +556,13 @@ ACTIVATIONS: dict[str, type[Activation]] = {
 }
 
 GRADIENTS: tuple[type[Activation], ...] = (
+    AbsGrad,
     EluGrad,
     HardSigmoidGrad,
     HardSigmoidKeras2Grad,
     HardTanhGrad,
     LeakyReluGrad,
+    LogSigmoidGrad,
     Relu6Grad,
     ReluGrad,
     SeluGrad,
@@ -430,5 +576,6 @@ def to_elementary(expr: sp.Expr) -> sp.Expr:
     """Replace every activation, gradient and bounded function by its closed form (for exact
     checks; ``Piecewise`` there never reaches a printer)."""
     return expr.replace(
-        lambda e: isinstance(e, (Activation, Bounded)), lambda e: type(e).elementary(*e.args)
+        lambda e: isinstance(e, (Activation, Binary, Bounded)),
+        lambda e: type(e).elementary(*e.args),
     )

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import keyword
+import re
 from dataclasses import replace
 
 import sympy as sp
 
-from .activations import ACTIVATIONS
-from .lang import ExpressionError, parse_expression, parse_product
+from .activations import ACTIVATIONS, BINARY, FUNCTIONS, UNARY
+from .lang import ExpressionError, parse_expression, parse_product, shorten
 from .program import Assignment, ForwardProgram, Product
 from .spec import CellSpec
+
+# Names the generated modules use next to the spec's own: a spec may not assign them.
+RESERVED = frozenset(
+    {"np", "tf", "keras", "a", "ax", "ah", "kernel", "recurrent_kernel", "bias", "x"}
+    | set(ACTIVATIONS)
+    | set(UNARY)
+    | set(BINARY)
+    | set(FUNCTIONS)
+)
+
+
+def name_problem(name: str) -> str:
+    """Why ``name`` cannot name a value of the cell (state, parameter, line), or ""."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", name):
+        return f"{shorten(name)} is not a valid name (ASCII letters, digits, '_', at most 64)"
+    if keyword.iskeyword(name) or name in RESERVED or name.startswith("d_"):
+        return (
+            f"{name!r} is reserved (Python keywords, function names, {sorted(RESERVED)[:6]}"
+            "..., and 'd_' names, which hold adjoints)"
+        )
+    return ""
 
 
 class SpecError(ValueError):
@@ -56,9 +79,10 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
     functions = {name: ACTIVATIONS[name] for name in sorted(ACTIVATIONS)}
     assignments = []
     for number, (target, text) in enumerate(spec.statements, start=1):
-        where = f"variant {spec.name!r}, statement {number} ({target} = {text})"
-        if not target.isidentifier() or target in functions:
-            problem = f"{target!r} is not a valid name to assign"
+        where = f"variant {spec.name!r}, statement {number} ({shorten(f'{target} = {text}')})"
+        problem = name_problem(target)
+        if problem:
+            problem = f"cannot assign: {problem}"
             raise SpecError(f"{where}: {problem}", problem, number - 1)
         if target in names or target in {s.name for s in names.values()}:
             problem = f"{target!r} is already defined"
@@ -71,6 +95,9 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
             if "unknown name" in problem:
                 problem += " (lines run in order: a name is known only after its line)"
             raise SpecError(f"{where}: {problem}", problem, number - 1) from None
+        if expr is not None and not expr.free_symbols:
+            problem = f"{target} = {expr} reads no name; write the number where it is used"
+            raise SpecError(f"{where}: {problem}", problem, number - 1)
         symbol = sp.Symbol(target)
         names[target] = symbol
         line = f"{target} = {text.strip()}"

@@ -1,22 +1,34 @@
 """lstmgen's expression language: text -> SymPy expression, through an allowlist of AST nodes.
 
-The language has numbers, declared names, ``+ - * /``, unary minus, parentheses, calls of
-declared activation functions with one argument, and ``clip(x, lo, hi)`` whose bounds are
-numeric literals (``clip(f * c_tm1 + i * g, -3, 3)``; ``activations.FUNCTIONS``). Text is
-parsed with Python's ``ast`` and every node is checked against the allowlist before anything
-is built: no ``eval``, no ``sympify`` of raw text (both execute code).
+The language has numbers, declared names, ``+ - * /``, unary minus, parentheses, integer
+powers ``x**n`` (a literal ``n`` with ``|n| <= 8``), calls of declared activation functions
+and of ``exp log sqrt abs log_sigmoid stop_gradient`` with one argument, ``max(a, b)`` and
+``min(a, b)``, and ``clip(x, lo, hi)`` whose bounds are numeric literals
+(``clip(f * c_tm1 + i * g, -3, 3)``; ``activations.FUNCTIONS``). Text is parsed with
+Python's ``ast`` and every node is checked against the allowlist before anything is built:
+no ``eval``, no ``sympify`` of raw text (both execute code). An expression is at most
+``MAX_LENGTH`` characters and ``MAX_DEPTH`` levels deep, so neither ``ast`` nor SymPy can
+run out of stack; a function of numbers is evaluated at once, and a number that is not
+finite in float64 (``1e308 * 1e308``, ``a_h / 0``) is refused.
 """
 
 from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 
 import sympy as sp
 
-from .activations import FUNCTIONS
+from .activations import BINARY, FUNCTIONS, UNARY
+
+MAX_LENGTH = 1000
+MAX_DEPTH = 40
+MAX_POWER = 8
+ECHO = 80
+_CHARACTERS = re.compile(r"[A-Za-z0-9_.+\-*/(),=@\[\] \t]*")
 
 _BINARY = {
     ast.Add: lambda a, b: a + b,
@@ -33,6 +45,68 @@ class ExpressionError(ValueError):
         super().__init__(message)
         self.message = message
         self.column = column
+
+
+def shorten(text: str, limit: int = ECHO) -> str:
+    """``repr`` of ``text`` cut to about ``limit`` characters (with an ellipsis), one line."""
+    text = str(text)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return repr(text)
+
+
+def check_text(text: str) -> str:
+    """The stripped text of one expression, if it is short and plain enough to parse.
+
+    Raises:
+        ExpressionError: text longer than ``MAX_LENGTH``, or characters outside the
+            language (comments, quotes, backslashes, line breaks, non-ASCII).
+    """
+    text = text.strip()
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(
+            f"expression too long ({len(text)} characters, at most {MAX_LENGTH}): "
+            f"{shorten(text)}; split it into several lines"
+        )
+    bad = _CHARACTERS.match(text).end()
+    if bad < len(text):
+        raise ExpressionError(
+            f"character {text[bad]!r} is not part of the language in {shorten(text)}", bad + 1
+        )
+    return text
+
+
+def _parse(text: str) -> ast.expr:
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as error:
+        raise ExpressionError(
+            f"syntax error in {shorten(text)}: {error.msg}", error.offset or 0
+        ) from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(_too_deep(text)) from None
+    stack = [(tree.body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ExpressionError(_too_deep(text), getattr(node, "col_offset", -1) + 1)
+        for child in ast.iter_child_nodes(node):
+            # A chain of one operator (a + b + c + ...) is one level, as SymPy flattens it.
+            flat = (
+                isinstance(node, ast.BinOp)
+                and child is node.left
+                and isinstance(child, ast.BinOp)
+                and type(child.op) is type(node.op)
+            )
+            stack.append((child, depth if flat else depth + 1))
+    return tree.body
+
+
+def _too_deep(text: str) -> str:
+    return (
+        f"expression too deep (more than {MAX_DEPTH} levels of nesting): {shorten(text)}; "
+        "split it into several lines"
+    )
 
 
 def parse_expression(
@@ -53,22 +127,64 @@ def parse_expression(
 
     Raises:
         ExpressionError: a syntax error, an unknown name or function, an operator outside
-            the language, or ``clip`` bounds that are not numbers with ``lo < hi``.
+            the language, ``clip`` bounds that are not numbers with ``lo < hi``, a power
+            that is not an integer literal, text too long or too deep, or a number that is
+            not finite in float64 (``1e308 * 1e308``, a division by zero).
     """
+    text = check_text(text)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as error:
-        raise ExpressionError(
-            f"syntax error in {text.strip()!r}: {error.msg}", error.offset or 0
-        ) from None
-    return _build(tree.body, names, functions)
+        expr = _build(_parse(text), names, functions)
+    except RecursionError:
+        raise ExpressionError(_too_deep(text)) from None
+    problem = non_finite(expr)
+    if problem:
+        raise ExpressionError(f"{problem} in {shorten(text)}")
+    return expr
+
+
+def non_finite(expr: sp.Expr) -> str:
+    """A description of the first number in ``expr`` that is not finite in float64
+    (``zoo`` from a division by zero, ``nan``, ``oo``, a rational beyond 1.8e308), or ""."""
+    for atom in sorted(expr.atoms(sp.Number, sp.NumberSymbol), key=sp.default_sort_key):
+        if atom.has(sp.zoo):
+            return "division by zero"
+        if not atom.is_finite or atom is sp.nan:
+            return f"number {atom} is not finite"
+        try:
+            value = float(atom)
+        except (OverflowError, TypeError):
+            value = math.inf
+        if not math.isfinite(value):
+            return f"number {_short_number(atom)} is not finite in float64"
+    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I):
+        return "division by zero or a value that is not a real number"
+    return ""
+
+
+def _short_number(number: sp.Expr) -> str:
+    return sp.Float(number, 3).__str__() if number.is_real else str(number)[:ECHO]
 
 
 def _build(node, names, functions) -> sp.Expr:
     col = getattr(node, "col_offset", -1) + 1
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        exponent = _number(node.right) if _is_int_literal(node.right) else None
+        if exponent is None or abs(exponent) > MAX_POWER:
+            raise ExpressionError(
+                f"a power must be an integer literal from -{MAX_POWER} to {MAX_POWER} "
+                f"(x**2); got {shorten(ast.unparse(node))}; use sqrt(x), or exp(p * log(x)) "
+                "for other powers",
+                col,
+            )
+        base = _build(node.left, names, functions)
+        if base.is_zero and exponent < 0:
+            raise ExpressionError(f"division by zero in {shorten(ast.unparse(node))}", col)
+        return base**exponent
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left = _build(node.left, names, functions)
         right = _build(node.right, names, functions)
+        if isinstance(node.op, ast.Div) and right.is_zero:
+            raise ExpressionError(f"division by zero in {shorten(ast.unparse(node))}", col)
         return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         operand = _build(node.operand, names, functions)
@@ -79,28 +195,63 @@ def _build(node, names, functions) -> sp.Expr:
         return _rational(node.value)
     if isinstance(node, ast.Name):
         if node.id not in names:
-            raise ExpressionError(f"unknown name {node.id!r}; expected one of {sorted(names)}", col)
+            raise ExpressionError(
+                f"unknown name {shorten(node.id)}; expected one of {_listed(names)}", col
+            )
         return names[node.id]
     if isinstance(node, ast.Call):
         func = node.func.id if isinstance(node.func, ast.Name) else None
         if func in FUNCTIONS:
             return _bounded_call(node, func, names, functions)
-        if func not in functions:
+        if func in BINARY:
+            if len(node.args) != 2 or node.keywords:
+                raise ExpressionError(
+                    f"{func}() takes exactly two arguments, {func}(a, b); "
+                    f"got {shorten(ast.unparse(node))}",
+                    col,
+                )
+            args = [_build(arg, names, functions) for arg in node.args]
+            return _fold(BINARY[func](*args), node)
+        known = {**UNARY, **functions}
+        if func not in known:
             raise ExpressionError(
-                f"unknown function {func or ast.unparse(node.func)!r}; "
-                f"expected one of {sorted(functions)} or {_CLIP_FORM}",
+                f"unknown function {shorten(func or ast.unparse(node.func))}; "
+                f"expected one of {sorted(known)}, {sorted(BINARY)} (two arguments) "
+                f"or {_CLIP_FORM}",
                 col,
             )
         if len(node.args) != 1 or node.keywords:
-            raise ExpressionError(f"{func}() takes exactly one argument", col)
-        return functions[func](_build(node.args[0], names, functions))
+            raise ExpressionError(
+                f"{func}() takes exactly one argument; got {shorten(ast.unparse(node))}", col
+            )
+        return _fold(known[func](_build(node.args[0], names, functions)), node)
     what = type(getattr(node, "op", node)).__name__
     raise ExpressionError(
-        f"unsupported syntax {what} ({ast.unparse(node)!r}); the language has numbers, "
-        f"names, + - * /, unary minus, parentheses, activation calls and {_CLIP_FORM} "
-        "with numeric bounds",
+        f"unsupported syntax {what} ({shorten(ast.unparse(node))}); the language has "
+        "numbers, names, + - * /, unary minus, parentheses, integer powers x**n, function "
+        f"calls and {_CLIP_FORM} with numeric bounds",
         col,
     )
+
+
+def _listed(names) -> str:
+    """The sorted names, cut to about ``ECHO`` characters."""
+    text = repr(sorted(names))
+    return f"{text[: ECHO - 4]}...]" if len(text) > ECHO else text
+
+
+def _fold(call: sp.Expr, node: ast.Call) -> sp.Expr:
+    """A function of numbers, evaluated at once (``tanh(2)`` is a number, as in ``clip``);
+    refused if the value is not a finite real number (``log(0)``, ``sqrt(-1)``)."""
+    if call.free_symbols or not isinstance(call, sp.Function):
+        return call
+    value = sp.N(call, 30)
+    if not (value.is_real and value.is_finite and value.is_Number):
+        raise ExpressionError(
+            f"{shorten(ast.unparse(node))} is not a finite real number",
+            node.col_offset + 1,
+        )
+    return value
 
 
 _CLIP_FORM = "clip(x, lo, hi)"
@@ -111,19 +262,22 @@ def _bounded_call(node: ast.Call, func: str, names, functions) -> sp.Expr:
     col = node.col_offset + 1
     if len(node.args) != 3 or node.keywords:
         raise ExpressionError(
-            f"{func}() takes exactly three arguments, {func}(x, lo, hi); got {ast.unparse(node)!r}",
+            f"{func}() takes exactly three arguments, {func}(x, lo, hi); "
+            f"got {shorten(ast.unparse(node))}",
             col,
         )
     bounds = tuple(_number(arg) for arg in node.args[1:])
     if None in bounds:
         raise ExpressionError(
-            f"{func}() bounds must be numbers (e.g. {func}(c, -3, 3)); got {ast.unparse(node)!r}",
+            f"{func}() bounds must be numbers (e.g. {func}(c, -3, 3)); "
+            f"got {shorten(ast.unparse(node))}",
             col,
         )
     lo, hi = bounds
     if not lo < hi:
         raise ExpressionError(
-            f"{func}() needs lower bound < upper bound; got {ast.unparse(node)!r}", col
+            f"{func}() needs lower bound < upper bound; got {shorten(ast.unparse(node))}",
+            col,
         )
     return FUNCTIONS[func](_build(node.args[0], names, functions), lo, hi)
 
@@ -141,6 +295,12 @@ def _number(node) -> sp.Rational | None:
     ):
         return sign * _rational(node.value)
     return None
+
+
+def _is_int_literal(node) -> bool:
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is int
 
 
 def _rational(value: int | float) -> sp.Rational:
@@ -164,27 +324,28 @@ def parse_product(
         ExpressionError: a product whose parts are not of that form, or unknown names.
     """
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
-        return None  # parse_expression reports the syntax error
-    node = tree.body
+        node = _parse(check_text(text))
+    except ExpressionError:
+        return None  # parse_expression reports the problem
     if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult)):
         return None
     form = "a product is `source @ weight[block]`, the source a name or a list of names"
     left = node.left.elts if isinstance(node.left, ast.List) else [node.left]
     if not left or not all(isinstance(item, ast.Name) for item in left):
-        raise ExpressionError(f"{form}; got {ast.unparse(node.left)!r}", node.col_offset + 1)
+        raise ExpressionError(f"{form}; got {shorten(ast.unparse(node.left))}", node.col_offset + 1)
     for item in left:
         if item.id not in names:
             raise ExpressionError(
-                f"unknown name {item.id!r}; expected one of {sorted(names)}", item.col_offset + 1
+                f"unknown name {shorten(item.id)}; expected one of {_listed(names)}",
+                item.col_offset + 1,
             )
     right, block = node.right, None
     if isinstance(right, ast.Subscript) and isinstance(right.slice, ast.Name):
         right, block = right.value, right.slice.id
     if not isinstance(right, ast.Name) or right.id not in weights:
         raise ExpressionError(
-            f"{form}; the weight must be one of {sorted(weights)}, got {ast.unparse(node.right)!r}",
+            f"{form}; the weight must be one of {sorted(weights)}, "
+            f"got {shorten(ast.unparse(node.right))}",
             node.right.col_offset + 1,
         )
     blocks = weights[right.id]
@@ -193,7 +354,7 @@ def parse_product(
     if block not in blocks:
         raise ExpressionError(
             f"{right.id} has column blocks {list(blocks)}; write {right.id}[<block>], "
-            f"got {ast.unparse(node.right)!r}",
+            f"got {shorten(ast.unparse(node.right))}",
             node.right.col_offset + 1,
         )
     return tuple(names[item.id] for item in left), right.id, block

@@ -116,6 +116,77 @@ HELPERS: dict[type[sp.Function], tuple[str, str, str, str, str]] = {
         "x * (0.5 * np.tanh(0.5 * x) + 0.5)",
         "tf.nn.silu(x)",
     ),
+    act.NaturalLog: (
+        "_log",
+        "x",
+        "Natural logarithm; nan below 0 and -inf at 0, as in TensorFlow.",
+        'with np.errstate(divide="ignore", invalid="ignore"):\n    return np.log(x)',
+        "tf.math.log(x)",
+    ),
+    act.SquareRoot: (
+        "_sqrt",
+        "x",
+        "Square root; nan below 0, as in TensorFlow.",
+        'with np.errstate(invalid="ignore"):\n    return np.sqrt(x)',
+        "tf.sqrt(x)",
+    ),
+    act.LogSigmoid: (
+        "_log_sigmoid",
+        "x",
+        "log(sigmoid(x)) = -softplus(-x), overflow-free for any |x|.",
+        "-np.logaddexp(0, -x)",
+        "tf.math.log_sigmoid(x)",
+    ),
+    act.LogSigmoidGrad: (
+        "_log_sigmoid_grad",
+        "y",
+        "log_sigmoid' = 1 - sigmoid(x) through y = log_sigmoid(x): -expm1(y).",
+        "-np.expm1(y)",
+        "-tf.math.expm1(y)",
+    ),
+    act.AbsoluteValue: ("_abs", "x", "|x|.", "np.abs(x)", "tf.abs(x)"),
+    act.AbsGrad: (
+        "_abs_grad",
+        "x",
+        "abs' through x: sign(x), 0 at 0 (TF's Abs gradient).",
+        "np.sign(x)",
+        "tf.sign(x)",
+    ),
+    act.StopGradient: (
+        "_stop_gradient",
+        "x",
+        "The value x; the derived backward treats it as a constant (derivative 0).",
+        "x",
+        "tf.stop_gradient(x)",
+    ),
+    act.Maximum: (
+        "_maximum",
+        "a, b",
+        "max(a, b), element-wise.",
+        "np.maximum(a, b)",
+        "tf.maximum(*_as_tensors(a, b))",
+    ),
+    act.Minimum: (
+        "_minimum",
+        "a, b",
+        "min(a, b), element-wise.",
+        "np.minimum(a, b)",
+        "tf.minimum(*_as_tensors(a, b))",
+    ),
+    act.AtLeast: (
+        "_at_least",
+        "a, b",
+        "1 where a >= b, else 0: max' w.r.t. a (a tie goes to a, as tf.maximum's gradient).",
+        "np.greater_equal(a, b).astype(np.result_type(a, b))",
+        "a, b = _as_tensors(a, b)\nreturn tf.cast(a >= b, a.dtype)",
+    ),
+    act.AtMost: (
+        "_at_most",
+        "a, b",
+        "1 where a <= b, else 0: min' w.r.t. a (a tie goes to a, as tf.minimum's gradient).",
+        "np.less_equal(a, b).astype(np.result_type(a, b))",
+        "a, b = _as_tensors(a, b)\nreturn tf.cast(a <= b, a.dtype)",
+    ),
     act.Clip: (
         "_clip",
         "x, lo, hi",
@@ -212,6 +283,7 @@ HELPERS: dict[type[sp.Function], tuple[str, str, str, str, str]] = {
 }
 
 
+_EXACT_INTEGERS = 2**53
 _BARE_OPERATOR = re.compile(r"(?<![*/ ])([*/])(?![*/ ])")
 
 
@@ -234,6 +306,9 @@ class CellPrinter(PythonCodePrinter):
         if cls not in HELPERS:
             raise TypeError(f"No {self.target} printer for function {cls.__name__}.")
         self.used.add(cls)
+        if issubclass(cls, act.Binary):
+            args = ", ".join(self._print(a) for a in expr.args)
+            return f"{HELPERS[cls][0]}({args})"
         # Arguments after the first are numeric bounds (``clip``): literals, ``-2.5`` not
         # ``-5 / 2`` (float(p / q) is the correctly rounded value either way).
         bounds = (str(a) if a.is_Integer else repr(float(a)) for a in expr.args[1:])
@@ -248,10 +323,17 @@ class CellPrinter(PythonCodePrinter):
             return f"1 / {self.parenthesize(base, sp.printing.precedence.PRECEDENCE['Pow'])}"
         if exp.is_Integer and exp > 1:
             return f"{self.parenthesize(base, sp.printing.precedence.PRECEDENCE['Pow'])}**{exp}"
+        if exp.is_Integer and exp < -1:
+            return f"1 / {self._print_Pow(base**-exp)}"
         raise TypeError(f"Cannot print power {expr} for target {self.target!r}.")
 
     def _print_Rational(self, expr):
+        if max(abs(expr.p), expr.q) > _EXACT_INTEGERS:
+            return repr(float(expr))  # never a 300-digit literal
         return f"{expr.p} / {expr.q}"
+
+    def _print_Integer(self, expr):
+        return repr(float(expr)) if abs(expr.p) > _EXACT_INTEGERS else str(expr.p)
 
     def _print_Float(self, expr):
         return repr(float(expr))
@@ -292,10 +374,18 @@ def print_programs(
                 backward_lines.extend(_product_adjoint_lines(a, target))
             elif isinstance(a, ReductionAdjoint):
                 backward_lines.append(_reduction_adjoint_line(a, target))
-            else:
+            elif a.expr.free_symbols:
                 backward_lines.append(f"{a.target} = {printer.doprint(a.expr)}")
+            else:
+                # A constant adjoint (0 through stop_gradient) as an array of the block's.
+                if a.expr != 0:
+                    raise ValueError(f"Constant adjoint {a.target} = {a.expr}.")
+                d_y = f"d_{block.forward.target.name}"
+                backward_lines.append(f"{a.target} = {ALIAS[target]}.zeros_like({d_y})")
     used = sorted(printer.used, key=lambda cls: HELPERS[cls][0])
     helpers = tuple(_helper_source(cls, target) for cls in used)
+    if target == "tf" and any(issubclass(cls, act.Binary) for cls in used):
+        helpers = (_AS_TENSORS, *helpers)
     needs_selu = any(cls in (act.Selu, act.SeluGrad) for cls in used)
     constants = (
         (
@@ -350,6 +440,16 @@ def _concatenated_source(sources: list[str], target: str) -> str:
     if target == "numpy":
         return f"np.concatenate(({joined}), axis=-1)"
     return f"tf.concat(({joined}), axis=-1)"
+
+
+# Two-argument TF ops need both arguments as tensors of one dtype (``max(a_h, 0.5)``).
+_AS_TENSORS = (
+    "def _as_tensors(a, b):",
+    '    """Both arguments as tensors, a Python number in the dtype of the other."""',
+    '    a = a if hasattr(a, "dtype") else tf.constant(a, b.dtype)',
+    '    b = b if hasattr(b, "dtype") else tf.constant(b, a.dtype)',
+    "    return tf.convert_to_tensor(a), tf.convert_to_tensor(b)",
+)
 
 
 def weight_block_name(weight: str, block: str, whole: bool) -> str:

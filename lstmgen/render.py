@@ -515,8 +515,10 @@ def module_context(
         preactivation_groups=tuple(
             PreactivationGroup(
                 group,
-                ", ".join(f"{group}_{block}" for block in spec.blocks),
-                ", ".join(f"d_{group}_{block}" for block in spec.blocks),
+                # One block: ``(a_h,) = np.split(...)`` and ``np.concatenate((d_a_h,), ...)``.
+                _unpacked(f"{group}_{block}" for block in spec.blocks),
+                ", ".join(f"d_{group}_{block}" for block in spec.blocks)
+                + ("," if len(spec.blocks) == 1 else ""),
                 group in taped_groups,
             )
             for group in spec.preactivation_groups
@@ -732,6 +734,12 @@ def unit_param_argument(unit_params: tuple[str, ...]) -> str:
     if unit_params and all(name.startswith("peephole_") for name in unit_params):
         return "peephole"
     return "unit_param"
+
+
+def _unpacked(names) -> str:
+    """Targets of a tuple unpacking: ``a_i, a_f``, or ``(a_h,)`` for one."""
+    names = list(names)
+    return f"({names[0]},)" if len(names) == 1 else ", ".join(names)
 
 
 def tuple_source(names) -> str:

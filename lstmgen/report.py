@@ -8,13 +8,20 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
 from . import derive, equations
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, BINARY, UNARY
 from .program import Assignment, BackwardProgram, ForwardProgram, Product, ProductAdjoint
 from .render import size_product
 from .spec import CellSpec
 
-_NAME_OF = {cls: name for name, cls in ACTIVATIONS.items()}
-_LATEX_OF = {"sigmoid": r"\sigma", "tanh": r"\tanh", "exponential": r"\exp"}
+_NAME_OF = {cls: name for name, cls in {**UNARY, **BINARY, **ACTIVATIONS}.items()}
+_LATEX_OF = {
+    "sigmoid": r"\sigma",
+    "tanh": r"\tanh",
+    "exponential": r"\exp",
+    "log": r"\log",
+    "max": r"\max",
+    "min": r"\min",
+}
 
 
 def _function_name(cls) -> str:

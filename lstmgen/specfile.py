@@ -27,12 +27,16 @@ evaluated.
 
 from __future__ import annotations
 
+import keyword
 import os
 import re
 import sys
 from pathlib import Path
 
-from .equations import SpecError, forward_program
+from . import derive, printers
+from .equations import SpecError, forward_program, name_problem
+from .lang import non_finite, shorten
+from .program import Assignment
 from .spec import CellSpec, MatrixParam, class_name_of
 
 if sys.version_info >= (3, 11):
@@ -64,58 +68,109 @@ def load_spec(path: str | Path) -> CellSpec:
     Raises:
         SpecFileError: unreadable TOML, a missing or unknown field, or any problem of the
             cell itself (unknown name, unsupported operator, a state never updated, a gate
-            block or value never used, a use before definition), naming the file and line.
+            block or value never used, a use before definition, a number or a derivative
+            that is not finite), naming the file and line. The message is one line; text
+            from the file is echoed cut to about 80 characters.
     """
     source, path = os.fspath(path), Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise SpecFileError(f"{path}: cannot read spec file: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise SpecFileError(f"{path}: not UTF-8 text: {error.reason}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise SpecFileError(f"{path}: invalid TOML: {error}") from None
+        raise SpecFileError(f"{path}: invalid TOML: {_one_line(str(error))}") from None
+    except RecursionError:
+        raise SpecFileError(f"{path}: invalid TOML: nested too deeply") from None
     lines = text.splitlines()
 
     def fail(problem: str, key: str | None = None, table: str | None = None):
         line = _line_of(lines, key, table) if key else 0
         where = f"{path}:{line}" if line else str(path)
-        raise SpecFileError(f"{where}: {problem}")
+        raise SpecFileError(f"{where}: {_one_line(problem)}")
+
+    try:
+        return _check(path, data, fail)
+    except RecursionError:
+        fail("the cell is too deeply nested to derive; split long lines into several")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check(path: Path, data: dict, fail) -> CellSpec:
 
     unknown = sorted(set(data) - _FIELDS)
     if unknown:
-        fail(f"unknown field {unknown[0]!r}; expected {sorted(_FIELDS)}", unknown[0])
+        fail(f"unknown field {shorten(unknown[0])}; expected {sorted(_FIELDS)}", unknown[0])
     for key in ("name", "blocks", "states", "equations"):
         if key not in data:
             fail(f"missing field {key!r}")
     name = data["name"]
-    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_\-]*", name):
-        fail(f"name must be lower-case letters, digits, '_' or '-', got {name!r}", "name")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_\-]{0,63}", name):
+        fail(
+            "name must be lower-case letters, digits, '_' or '-' (at most 64), "
+            f"got {shorten(name)}",
+            "name",
+        )
     for key in ("blocks", "states", "unit_params", "recurrent_blocks"):
         value = data.get(key, [])
         if not isinstance(value, list) or not all(
-            isinstance(v, str) and v.isidentifier() for v in value
+            isinstance(v, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", v) for v in value
         ):
-            fail(f"{key} must be a list of names, got {value!r}", key)
+            fail(f"{key} must be a list of names, got {shorten(value)}", key)
+        if len(set(value)) != len(value):
+            fail(f"{key} names one name twice: {shorten(value)}", key)
+    for key in ("states", "unit_params"):
+        for value in data.get(key, []):
+            if name_problem(value):
+                fail(f"{key}: {name_problem(value)}", key)
+    summary = data.get("summary", f"user-defined cell from {_plain(path.name)}")
+    if not isinstance(summary, str) or not re.fullmatch(r"[^\\\"\x00-\x1f\x7f]{0,200}", summary):
+        fail(
+            "summary must be one line of at most 200 characters without quotes or "
+            f"backslashes, got {shorten(summary)}",
+            "summary",
+        )
+    class_name = data.get("class_name") or class_name_of(name)
+    if (
+        not isinstance(class_name, str)
+        or not re.fullmatch(r"[A-Z][A-Za-z0-9_]{0,63}", class_name)
+        or keyword.iskeyword(class_name)
+    ):
+        fail(
+            f"class_name must be a Python class name (A-Z first), got {shorten(class_name)}",
+            "class_name",
+        )
     recurrent_bias = data.get("recurrent_bias", False)
     if not isinstance(recurrent_bias, bool):
         fail(f"recurrent_bias must be true or false, got {recurrent_bias!r}", "recurrent_bias")
     matrices = []
+    if not isinstance(data.get("matrices", {}), dict):
+        fail("[matrices] must be a table of name = { rows, blocks } entries", "matrices")
     for matrix, entry in data.get("matrices", {}).items():
+        if name_problem(matrix):
+            fail(f"matrix {name_problem(matrix)}", matrix, "matrices")
         rows = entry.get("rows") if isinstance(entry, dict) else None
         blocks = entry.get("blocks") if isinstance(entry, dict) else None
         if (
             not isinstance(entry, dict)
             or set(entry) != {"rows", "blocks"}
             or not isinstance(rows, int)
-            or rows < 1
+            or isinstance(rows, bool)
+            or not 1 <= rows <= 64
             or not isinstance(blocks, list)
             or not blocks
-            or not all(isinstance(b, str) and b.isidentifier() for b in blocks)
+            or len(set(blocks)) != len(blocks)
+            or not all(
+                isinstance(b, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", b)
+                for b in blocks
+            )
         ):
             fail(
                 f"matrix {matrix!r} must be {{ rows = <count>, blocks = [<names>] }}, "
-                f"got {entry!r}",
+                f"got {shorten(entry)}",
                 matrix,
                 "matrices",
             )
@@ -127,13 +182,13 @@ def load_spec(path: str | Path) -> CellSpec:
         fail('[equations] must be a table of name = "expression" lines', "equations")
     spec = CellSpec(
         name=name,
-        summary=str(data.get("summary", f"user-defined cell from {path.name}")),
+        summary=summary,
         blocks=tuple(data["blocks"]),
         states=tuple(data["states"]),
         statements=tuple(equations.items()),
         activation="",
         recurrent_activation="",
-        class_name=str(data.get("class_name") or class_name_of(name)),
+        class_name=class_name,
         keras_layer="",
         unit_params=tuple(data.get("unit_params", [])),
         recurrent_bias=recurrent_bias,
@@ -141,13 +196,75 @@ def load_spec(path: str | Path) -> CellSpec:
         recurrent_blocks=(tuple(data["recurrent_blocks"]) if "recurrent_blocks" in data else None),
         source=source,
     )
+    inputs = [f"{group}_{block}" for group in spec.preactivation_groups for block in spec.blocks]
+    inputs += [f"{state}_tm1" for state in spec.states] + list(spec.unit_params)
+    inputs += [m.name for m in spec.matrix_params]
+    twice = sorted({n for n in inputs if inputs.count(n) > 1})
+    if twice:
+        fail(f"{twice[0]!r} names two inputs of the cell (a block, state or parameter)")
     try:
-        forward_program(spec)
+        forward = forward_program(spec)
     except SpecError as error:
         if error.statement is not None:
             fail(error.problem, spec.statements[error.statement][0], "equations")
         fail(error.problem, {"matrix_params": "matrices"}.get(error.field, error.field))
+    _check_adjoints(spec, forward, fail)
     return spec
+
+
+def _check_adjoints(spec: CellSpec, forward, fail) -> None:
+    """Derive and print the backward step here, so that whatever the derivation makes of
+    the text (a derivative with a non-finite constant, ``1e308 * a**2``) is refused with
+    the line it came from, before anything is written."""
+    backward = derive.adjoint_program(forward)
+    targets = [a.target for a in forward.assignments]
+    for block in backward.blocks:
+        line = spec.statements[targets.index(block.forward.target)][0]
+        for a in block.assignments:
+            problem = non_finite(a.expr) if isinstance(a, Assignment) else ""
+            if problem:
+                fail(f"the derivative of this line: {problem}", line, "equations")
+    inputs = (*forward.preactivations, *forward.unit_params)
+    adjoints = (*backward.d_preactivations, *backward.d_unit_params)
+    for x, d_x in zip(inputs, adjoints, strict=True):
+        if _is_constant(backward, d_x):
+            reader = next(a for a in forward.assignments if x in _read(a))
+            line = spec.statements[forward.assignments.index(reader)][0]
+            fail(
+                f"{x.name!r} gets no gradient: it is read only through stop_gradient, so "
+                "its weights could not learn",
+                line,
+                "equations",
+            )
+    for target in printers.TARGETS:
+        try:
+            printers.print_programs(forward, backward, target)
+        except (TypeError, ValueError) as error:
+            fail(f"cannot print the {target} code: {shorten(error, 120)}", "equations")
+
+
+def _read(statement) -> set:
+    return statement.expr.free_symbols if isinstance(statement, Assignment) else set()
+
+
+def _is_constant(backward, adjoint) -> bool:
+    """Whether the last assignment of ``adjoint`` holds a number (no name)."""
+    value = None
+    for block in backward.blocks:
+        for a in block.assignments:
+            if isinstance(a, Assignment) and a.target == adjoint:
+                value = a.expr
+    return value is not None and not value.free_symbols
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _plain(text: str) -> str:
+    """``text`` without quotes, backslashes or control characters (a file name in a
+    docstring)."""
+    return re.sub(r"[\\\"\x00-\x1f\x7f]", "_", text)[:80]
 
 
 def _line_of(lines: list[str], key: str, table: str | None) -> int:

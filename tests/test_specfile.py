@@ -83,9 +83,9 @@ def test_janet_example_passes_exact_and_numeric_checks():
     ("old", "new", "line", "message"),
     [
         ('g = "tanh(a_c)"', 'g = "tanh(a_q)"', 7, "unknown name 'a_q'"),
-        ('g = "tanh(a_c)"', 'g = "a_c ** 2"', 7, "unsupported syntax Pow"),
+        ('g = "tanh(a_c)"', 'g = "a_c ** 0.5"', 7, "use sqrt(x)"),
         ('g = "tanh(a_c)"', 'g = "gelu(a_c)"', 7, "unknown function 'gelu'"),
-        ('g = "tanh(a_c)"', "g = \"__import__('os')\"", 7, "unknown function '__import__'"),
+        ('g = "tanh(a_c)"', "g = \"__import__('os')\"", 7, "is not part of the language"),
         (
             'h = "f * h_tm1 + (1 - f) * g"',
             'k = "f * h_tm1 + (1 - f) * g"',
