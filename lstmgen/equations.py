@@ -9,8 +9,8 @@ from dataclasses import replace
 import sympy as sp
 
 from .activations import ACTIVATIONS, BINARY, FUNCTIONS, UNARY
-from .lang import ExpressionError, parse_expression, parse_product, shorten
-from .program import Assignment, ForwardProgram, Product
+from .lang import ExpressionError, parse_expression, parse_product, parse_reduction, shorten
+from .program import Assignment, ForwardProgram, Product, Reduction
 from .spec import CellSpec
 
 # Names the generated modules use next to the spec's own: a spec may not assign them.
@@ -89,7 +89,8 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
             raise SpecError(f"{where}: {problem}", problem, number - 1)
         try:
             product = parse_product(text, names, weights)
-            expr = None if product else parse_expression(text, names, functions)
+            reduction = None if product else parse_reduction(text, names, functions)
+            expr = None if product or reduction else parse_expression(text, names, functions)
         except ExpressionError as error:
             problem = error.message
             if "unknown name" in problem:
@@ -112,6 +113,8 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
             block_index = weights[weight].index(block)
             count = len(weights[weight])
             assignments.append(Product(symbol, sources, weight, block_index, block, line, count))
+        elif reduction:
+            assignments.append(Reduction(symbol, reduction[1], reduction[0], line))
         else:
             assignments.append(Assignment(symbol, expr, line))
     program = ForwardProgram(
@@ -121,6 +124,8 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
         assignments=tuple(assignments),
         unit_params=unit_params,
         recurrent_bias=spec.recurrent_bias,
+        products_apart=spec.products_apart,
+        unit_sources=unit_param_sources(spec),
         matrix_params=tuple(m.name for m in spec.matrix_params),
         recurrent_blocks=tuple(
             k
@@ -161,6 +166,25 @@ def unit_param_symbols(spec: CellSpec) -> dict[str, sp.Symbol]:
     return symbols
 
 
+def reads(statement: Assignment | Product | Reduction) -> set[sp.Symbol]:
+    """The names a forward statement reads."""
+    if isinstance(statement, Product):
+        return set(statement.sources)
+    if isinstance(statement, Reduction):
+        return set().union(*(t.free_symbols for t in statement.terms))
+    return set(statement.expr.free_symbols)
+
+
+def unit_param_sources(spec: CellSpec) -> tuple[tuple[str, int], ...]:
+    """(parameter, gate block index or -1) of each unit parameter, in ``unit_param_symbols``
+    order."""
+    sources = [("bias", k) for k in range(len(spec.blocks))] if spec.products_apart else []
+    sources += [(name, -1) for name in spec.unit_params]
+    for vector in spec.vectors:
+        sources += [(vector.name, k) for k in range(len(vector.blocks))] or [(vector.name, -1)]
+    return tuple(sources)
+
+
 def _state_widths(spec: CellSpec, program: ForwardProgram) -> tuple[str, ...]:
     """Each state's size: ``units``, or the width of the product that defines it. Per-unit
     lines and product sources read ``units``-wide values only."""
@@ -171,8 +195,23 @@ def _state_widths(spec: CellSpec, program: ForwardProgram) -> tuple[str, ...]:
             widths[a.target] = width_of_weight.get(a.weight, "units")
     state_widths = tuple(widths.get(s, "units") for s in program.states)
     widths.update(zip(program.states_tm1, state_widths, strict=True))
+    rows = set()
     for index, a in enumerate(program.assignments):
-        read = a.sources if isinstance(a, Product) else a.expr.free_symbols
+        read = reads(a)
+        if isinstance(a, Reduction):
+            rows.add(a.target)
+            for term in a.terms:
+                if term.free_symbols <= rows:
+                    problem = "a reduction's term must vary across units (it reads row values only)"
+                    raise SpecError(f"variant {spec.name!r}: {a.text!r}: {problem}", problem, index)
+        elif isinstance(a, Assignment) and read and read <= rows:
+            rows.add(a.target)
+        if isinstance(a, Product) and rows & set(read):
+            problem = "a product's source must be units wide, not a row value (a reduction)"
+            raise SpecError(f"variant {spec.name!r}: {a.text!r}: {problem}", problem, index)
+        if a.target in program.states and a.target in rows:
+            problem = f"state {a.target.name!r} is one value per row; states are units wide"
+            raise SpecError(f"variant {spec.name!r}: {a.text!r}: {problem}", problem, index)
         for name in sorted(read, key=str):
             if widths.get(name, "units") != "units":
                 problem = (
@@ -189,12 +228,7 @@ def _check_uses(spec: CellSpec, program: ForwardProgram) -> None:
         if state not in targets:
             problem = f"state {state.name!r} is never updated"
             raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="states")
-    used = set().union(
-        *(
-            set(a.sources) if isinstance(a, Product) else a.expr.free_symbols
-            for a in program.assignments
-        )
-    )
+    used = set().union(*(reads(a) for a in program.assignments))
     for a in program.preactivations:
         if a not in used:
             problem = f"gate block pre-activation {a.name!r} is never used"

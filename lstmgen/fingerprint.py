@@ -14,7 +14,7 @@ import hashlib
 
 import sympy as sp
 
-from .program import Assignment, ForwardProgram
+from .program import Assignment, ForwardProgram, Reduction
 
 FINGERPRINT_LENGTH = 16
 
@@ -46,9 +46,14 @@ def canonical_program(program: ForwardProgram) -> str:
         "recurrent_bias " + str(program.recurrent_bias),
         "recurrent_blocks " + ",".join(str(k) for k in program.recurrent_blocks),
     ]
+    if not program.recurrent_kernel:
+        lines.append("no recurrent_kernel")
     for statement in program.assignments:
         if isinstance(statement, Assignment):
             lines.append(f"{statement.target.name} = {canonical_expression(statement.expr)}")
+        elif isinstance(statement, Reduction):
+            terms = ",".join(canonical_expression(t) for t in statement.terms)
+            lines.append(f"{statement.target.name} = {statement.op}([{terms}])")
         else:
             sources = ",".join(s.name for s in statement.sources)
             lines.append(

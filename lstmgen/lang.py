@@ -199,8 +199,22 @@ def _build(node, names, functions) -> sp.Expr:
                 f"unknown name {shorten(node.id)}; expected one of {_listed(names)}", col
             )
         return names[node.id]
+    if isinstance(node, ast.Subscript) and _block_read(node) is not None:
+        # A block of a vector that spans gate blocks: gamma[i].
+        key = _block_read(node)
+        if key not in names:
+            raise ExpressionError(
+                f"unknown name {shorten(key)}; expected one of {_listed(names)}", col
+            )
+        return names[key]
     if isinstance(node, ast.Call):
         func = node.func.id if isinstance(node.func, ast.Name) else None
+        if func in REDUCTIONS:
+            raise ExpressionError(
+                f"{func}() must be the whole right-hand side of its line "
+                f"(m = {func}([u, v])); got {shorten(ast.unparse(node))}",
+                col,
+            )
         if func in FUNCTIONS:
             return _bounded_call(node, func, names, functions)
         if func in BINARY:
@@ -232,6 +246,62 @@ def _build(node, names, functions) -> sp.Expr:
         f"calls and {_CLIP_FORM} with numeric bounds",
         col,
     )
+
+
+def _block_read(node: ast.Subscript) -> str | None:
+    """``gamma[i]`` -> ``"gamma[i]"``, the key a vector's block is known by; else None."""
+    if isinstance(node.value, ast.Name) and isinstance(node.slice, ast.Name):
+        return f"{node.value.id}[{node.slice.id}]"
+    return None
+
+
+# Reductions across units, each the whole right-hand side of its line.
+REDUCTIONS = ("mean", "sum")
+
+
+def parse_reduction(
+    text: str,
+    names: Mapping[str, sp.Symbol],
+    functions: Mapping[str, Callable[[sp.Expr], sp.Expr]],
+) -> tuple[str, tuple[sp.Expr, ...]] | None:
+    """A reduction line ``mean(e)`` / ``mean([e1, ..., ek])`` (``sum`` likewise): one value
+    per batch row over the units of every term. None if ``text`` is not one.
+
+    Returns:
+        (``"mean"`` or ``"sum"``, the terms).
+
+    Raises:
+        ExpressionError: a reduction of another form, or a bad term.
+    """
+    text = check_text(text)
+    node = _parse(text)
+    if not (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in REDUCTIONS
+    ):
+        return None
+    func = node.func.id
+    if len(node.args) != 1 or node.keywords:
+        raise ExpressionError(
+            f"{func}() takes one term or a list of terms, {func}([u, v]); "
+            f"got {shorten(ast.unparse(node))}",
+            node.col_offset + 1,
+        )
+    items = node.args[0].elts if isinstance(node.args[0], ast.List) else [node.args[0]]
+    if not items:
+        raise ExpressionError(f"{func}() of an empty list", node.col_offset + 1)
+    terms = []
+    for item in items:
+        try:
+            term = _build(item, names, functions)
+        except RecursionError:
+            raise ExpressionError(_too_deep(text)) from None
+        problem = non_finite(term)
+        if problem:
+            raise ExpressionError(f"{problem} in {shorten(text)}")
+        terms.append(term)
+    return func, tuple(terms)
 
 
 def _listed(names) -> str:

@@ -102,6 +102,11 @@ class ForwardProgram:
             blocks' recurrent_kernel columns are Products inside the step.
         state_widths: each state's size (``units``, or e.g. ``proj_units`` for a state a
             Product onto a wider or narrower matrix defines).
+        products_apart: the inputs are the bare products ``wx``, ``uh`` (no bias); the
+            bias is read by the lines, block by block, as unit parameters.
+        unit_sources: for each unit parameter, the parameter it is taken from and the
+            gate block it is of that parameter (``("bias", 2)`` for ``bias_c``; ``-1``: the
+            whole (units,) parameter).
         recurrent_kernel: whether the cell has a ``recurrent_kernel`` at all: False when no
             gate block is fed by the recurrent product and no product reads it (IndRNN,
             minGRU, QRNN: the recurrence is per unit, or through the states alone).
@@ -117,6 +122,8 @@ class ForwardProgram:
     recurrent_blocks: tuple[int, ...] = ()
     state_widths: tuple[str, ...] = ()
     recurrent_kernel: bool = True
+    products_apart: bool = False
+    unit_sources: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)

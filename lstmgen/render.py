@@ -598,9 +598,7 @@ def module_context(
 
 def checked_assign(names) -> str:
     """``kernel, bias = checked["kernel"], checked["bias"]``."""
-    return f"{', '.join(names)} = {', '.join(f'checked[{n!r}]' for n in names)}".replace(
-        "'", '"'
-    )
+    return f"{', '.join(names)} = {', '.join(f'checked[{n!r}]' for n in names)}".replace("'", '"')
 
 
 def unit_parameter_context(spec: CellSpec, weight_blocks: bool) -> dict:

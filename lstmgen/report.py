@@ -9,7 +9,15 @@ from sympy.printing.str import StrPrinter
 
 from . import derive, equations
 from .activations import ACTIVATIONS, BINARY, UNARY
-from .program import Assignment, BackwardProgram, ForwardProgram, Product, ProductAdjoint
+from .program import (
+    Assignment,
+    BackwardProgram,
+    ForwardProgram,
+    Product,
+    ProductAdjoint,
+    Reduction,
+    ReductionAdjoint,
+)
 from .render import size_product
 from .spec import CellSpec
 
@@ -90,9 +98,35 @@ def _lines(statements, printer) -> list[tuple[str, str]]:
             lines.append((printer.doprint(statement.target), printer.doprint(statement.expr)))
         elif isinstance(statement, Product):
             lines.append((printer.doprint(statement.target), _product(statement, printer)))
+        elif isinstance(statement, Reduction):
+            lines.append((printer.doprint(statement.target), _reduction(statement, printer)))
+        elif isinstance(statement, ReductionAdjoint):
+            lines.append((printer.doprint(statement.each), _reduction_share(statement, printer)))
         else:
             lines += _product_adjoint(statement, printer)
     return lines
+
+
+def _reduction(reduction: Reduction, printer) -> str:
+    r"""``mean([u, v])`` over the units of every term; ``\operatorname{mean}`` in LaTeX."""
+    terms = [printer.doprint(t) for t in reduction.terms]
+    if isinstance(printer, LatexPrinter):
+        inner = terms[0] if len(terms) == 1 else r"\left[" + ", ".join(terms) + r"\right]"
+        return rf"\operatorname{{{reduction.op}}}\left({inner}\right)"
+    inner = terms[0] if len(terms) == 1 else f"[{', '.join(terms)}]"
+    return f"{reduction.op}({inner})"
+
+
+def _reduction_share(adjoint: ReductionAdjoint, printer) -> str:
+    """What each reduced element receives: ``mean(d_m) / k`` (``sum(d_m)`` for a sum)."""
+    d_out = printer.doprint(adjoint.d_output)
+    count = len(adjoint.reduction.terms)
+    divided = adjoint.reduction.op == "mean" and count > 1
+    if isinstance(printer, LatexPrinter):
+        text = rf"\operatorname{{{adjoint.reduction.op}}}\left({d_out}\right)"
+        return rf"{text} / {count}" if divided else text
+    text = f"{adjoint.reduction.op}({d_out})"
+    return f"{text} / {count}" if divided else text
 
 
 def _concat(names, printer) -> str:

@@ -27,6 +27,7 @@ evaluated.
 
 from __future__ import annotations
 
+import json
 import keyword
 import os
 import re
@@ -36,8 +37,8 @@ from pathlib import Path
 from . import derive, printers
 from .equations import SpecError, forward_program, name_problem
 from .lang import non_finite, shorten
-from .program import Assignment
-from .spec import CellSpec, MatrixParam, class_name_of
+from .program import Assignment, Reduction
+from .spec import CellSpec, MatrixParam, VectorParam, class_name_of
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -52,6 +53,8 @@ _FIELDS = {
     "unit_params",
     "recurrent_bias",
     "recurrent_blocks",
+    "inputs",
+    "vectors",
     "matrices",
     "class_name",
     "equations",
@@ -93,13 +96,13 @@ def load_spec(path: str | Path) -> CellSpec:
         raise SpecFileError(f"{where}: {_one_line(problem)}")
 
     try:
-        return _check(path, data, fail)
+        return _check(path, data, fail, source)
     except RecursionError:
         fail("the cell is too deeply nested to derive; split long lines into several")
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _check(path: Path, data: dict, fail) -> CellSpec:
+def _check(path: Path, data: dict, fail, source: str) -> CellSpec:
 
     unknown = sorted(set(data) - _FIELDS)
     if unknown:
@@ -146,6 +149,14 @@ def _check(path: Path, data: dict, fail) -> CellSpec:
     recurrent_bias = data.get("recurrent_bias", False)
     if not isinstance(recurrent_bias, bool):
         fail(f"recurrent_bias must be true or false, got {recurrent_bias!r}", "recurrent_bias")
+    inputs = data.get("inputs", "apart" if recurrent_bias else "sum")
+    if inputs not in INPUTS or (recurrent_bias and inputs != "apart"):
+        fail(
+            f'inputs must be one of {sorted(INPUTS)} (recurrent_bias = true is "apart"), '
+            f"got {shorten(inputs)}",
+            "inputs",
+        )
+    vectors = _vectors(data.get("vectors", {}), data, fail)
     matrices = []
     if not isinstance(data.get("matrices", {}), dict):
         fail("[matrices] must be a table of name = { rows, blocks } entries", "matrices")
@@ -191,14 +202,16 @@ def _check(path: Path, data: dict, fail) -> CellSpec:
         class_name=class_name,
         keras_layer="",
         unit_params=tuple(data.get("unit_params", [])),
-        recurrent_bias=recurrent_bias,
+        recurrent_bias=inputs == "apart",
+        products_apart=inputs == "products",
+        vectors=vectors,
         matrix_params=tuple(matrices),
         recurrent_blocks=(tuple(data["recurrent_blocks"]) if "recurrent_blocks" in data else None),
         source=source,
     )
     inputs = [f"{group}_{block}" for group in spec.preactivation_groups for block in spec.blocks]
     inputs += [f"{state}_tm1" for state in spec.states] + list(spec.unit_params)
-    inputs += [m.name for m in spec.matrix_params]
+    inputs += [m.name for m in spec.matrix_params] + [v.name for v in spec.vectors]
     twice = sorted({n for n in inputs if inputs.count(n) > 1})
     if twice:
         fail(f"{twice[0]!r} names two inputs of the cell (a block, state or parameter)")
@@ -244,7 +257,80 @@ def _check_adjoints(spec: CellSpec, forward, fail) -> None:
 
 
 def _read(statement) -> set:
-    return statement.expr.free_symbols if isinstance(statement, Assignment) else set()
+    if isinstance(statement, Assignment):
+        return statement.expr.free_symbols
+    if isinstance(statement, Reduction):
+        return set().union(*(t.free_symbols for t in statement.terms))
+    return set(statement.sources)
+
+
+# How the gate blocks' inputs reach the equations: ``a_<block>`` (the sum of both products
+# and the bias), ``ax_<block>`` / ``ah_<block>`` (each product with its bias row), or the
+# bare products ``wx_<block>`` / ``uh_<block>`` with the bias read as ``bias[<block>]``.
+INPUTS = {"sum", "apart", "products"}
+_VECTOR_KEYS = {"blocks", "initializer", "argument"}
+
+
+def _vectors(table, data: dict, fail) -> tuple[VectorParam, ...]:
+    """``[vectors]``: ``name = { blocks = [...], initializer = "ones", argument = "..." }``,
+    every key optional; vectors that share an argument must share their initializer."""
+    if not isinstance(table, dict):
+        fail("[vectors] must be a table of name = { blocks, initializer, argument }", "vectors")
+    vectors, defaults = [], {}
+    for name, entry in table.items():
+        if name_problem(name):
+            fail(f"vector {name_problem(name)}", name, "vectors")
+        entry = entry if isinstance(entry, dict) else {"?": entry}
+        blocks = entry.get("blocks", [])
+        initializer = entry.get("initializer", "zeros")
+        argument = entry.get("argument", name)
+        if (
+            set(entry) - _VECTOR_KEYS
+            or not isinstance(blocks, list)
+            or len(set(blocks)) != len(blocks)
+            or not all(isinstance(b, str) and b in data.get("blocks", []) for b in blocks)
+            or not isinstance(initializer, str)
+            or not _initializer_ok(initializer)
+            or not isinstance(argument, str)
+            or name_problem(argument)
+        ):
+            fail(
+                f"vector {name!r} must be {{ blocks = [<gate blocks>], initializer = "
+                f'"<Keras initializer or JSON config>", argument = "<name>" }}, '
+                f"got {shorten(entry)}",
+                name,
+                "vectors",
+            )
+        if defaults.setdefault(argument, initializer) != initializer:
+            fail(
+                f"vectors sharing argument {argument!r} need one initializer, got "
+                f"{shorten(defaults[argument])} and {shorten(initializer)}",
+                name,
+                "vectors",
+            )
+        vectors.append(VectorParam(name, tuple(blocks), initializer, argument))
+    return tuple(vectors)
+
+
+def _initializer_ok(text: str) -> bool:
+    """A Keras initializer name, or a JSON object with a class name and a config."""
+    if re.fullmatch(r"[a-z][a-z0-9_]{0,63}", text):
+        return True
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return (
+        isinstance(value, dict)
+        and set(value) <= {"class_name", "config"}
+        and isinstance(value.get("class_name"), str)
+        and re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", value["class_name"]) is not None
+        and isinstance(value.get("config", {}), dict)
+        and all(
+            isinstance(k, str) and isinstance(v, (int, float, str, bool, type(None)))
+            for k, v in value.get("config", {}).items()
+        )
+    )
 
 
 def _is_constant(backward, adjoint) -> bool:

@@ -133,6 +133,8 @@ def _point(spec: CellSpec, shapes: Shapes, seed: int) -> dict[str, np.ndarray]:
     }
     for name in spec.unit_params:
         point[name] = fill(h)
+    for vector in spec.vectors:
+        point[vector.name] = fill(max(len(vector.blocks), 1) * h)
     for matrix in spec.matrix_params:
         point[matrix.name] = fill(matrix.rows * h, len(matrix.blocks) * shapes.size(matrix.width))
     for state in spec.states:
@@ -161,7 +163,8 @@ def _weight_block(point, product) -> np.ndarray:
 
 def _recurrent_columns(forward, shapes: Shapes) -> np.ndarray:
     """1 on the columns of the blocks the recurrent product feeds, else 0."""
-    blocks = len(forward.preactivations) // (2 if forward.recurrent_bias else 1)
+    apart = forward.recurrent_bias or forward.products_apart
+    blocks = len(forward.preactivations) // (2 if apart else 1)
     fed = [1 if k in forward.recurrent_blocks else 0 for k in range(blocks)]
     return np.repeat(fed, shapes.units)
 
@@ -179,14 +182,24 @@ def _unrolled_forward(forward, point, shapes: Shapes, evaluate: Callable):
     envs = {}
     for t in range(t_n):
         a_x = point["x"][:, t, :].dot(point["kernel"])
-        a_h = states[state_names[0]].dot(point["recurrent_kernel"])
-        a_h = a_h * _recurrent_columns(forward, shapes)
-        if forward.recurrent_bias:  # the inputs ax_<block>, then ah_<block>
+        if forward.recurrent_kernel:
+            a_h = states[state_names[0]].dot(point["recurrent_kernel"])
+            a_h = a_h * _recurrent_columns(forward, shapes)
+        else:
+            a_h = np.zeros_like(a_x)
+        if forward.products_apart:  # the bare products wx_<block>, then uh_<block>
+            a = np.concatenate((a_x, a_h), axis=-1)
+        elif forward.recurrent_bias:  # the inputs ax_<block>, then ah_<block>
             a = np.concatenate((a_x + point["bias"][0], a_h + point["bias"][1]), axis=-1)
         else:
             a = a_x + a_h + point["bias"]
         env = {p: a[:, k * h_n : (k + 1) * h_n] for k, p in enumerate(forward.preactivations)}
-        env.update({p: np.tile(point[p.name], (b_n, 1)) for p in forward.unit_params})
+        env.update(
+            {
+                p: np.tile(_unit_values(point, source, h_n), (b_n, 1))
+                for p, source in zip(forward.unit_params, forward.unit_sources, strict=True)
+            }
+        )
         env.update({tm1: states[s] for s, tm1 in zip(state_names, forward.states_tm1, strict=True)})
         for statement in forward.assignments:
             if isinstance(statement, Product):
@@ -200,6 +213,12 @@ def _unrolled_forward(forward, point, shapes: Shapes, evaluate: Callable):
         outputs[:, t, :] = states[state_names[0]]
         envs[t] = env
     return outputs, states, envs
+
+
+def _unit_values(point, source: tuple[str, int], units: int) -> np.ndarray:
+    """A unit parameter's values: the whole (units,) parameter, or its gate block k."""
+    name, k = source
+    return point[name] if k < 0 else point[name][k * units : (k + 1) * units]
 
 
 def _reduced(reduction: Reduction, env: dict, evaluate: Callable, shape) -> np.ndarray:
@@ -225,9 +244,10 @@ def _derived_gradients(forward, backward, point, shapes: Shapes) -> dict[str, np
     _, _, envs = _unrolled_forward(forward, point, shapes, _evaluate)
     names = [s.name for s in forward.states]
     carry = {s: point[f"d_final_{s}"].copy() for s in names}
-    keys = ("kernel", "recurrent_kernel", "bias", "x", *forward.matrix_params)
+    recurrent = ("recurrent_kernel",) if forward.recurrent_kernel else ()
+    keys = ("kernel", *recurrent, "bias", "x", *forward.matrix_params)
     grads = {k: np.zeros_like(point[k]) for k in keys}
-    grads.update({p.name: np.zeros_like(point[p.name]) for p in forward.unit_params})
+    grads.update({name: np.zeros_like(point[name]) for name, _ in forward.unit_sources})
     grads = {k: v + sp.Integer(0) for k, v in grads.items()}
     h_seq = {0: point[f"initial_{names[0]}"]}
     for t in range(t_n):
@@ -256,13 +276,16 @@ def _derived_gradients(forward, backward, point, shapes: Shapes) -> dict[str, np
                 else:
                     env[statement.target] = _elementwise(statement.expr, env, _evaluate, (b_n, h_n))
         d_a = np.concatenate([env[d_p] for d_p in backward.d_preactivations], axis=-1)
-        for p, d_p in zip(forward.unit_params, backward.d_unit_params, strict=True):
-            grads[p.name] += env[d_p].sum(axis=0)
+        for (name, k), d_p in zip(forward.unit_sources, backward.d_unit_params, strict=True):
+            columns = slice(None) if k < 0 else slice(k * h_n, (k + 1) * h_n)
+            grads[name][columns] += env[d_p].sum(axis=0)
         direct = {
             s: env[d_tm1] if d_tm1 is not None else np.zeros_like(carry[s]) + 0
             for s, d_tm1 in zip(names, backward.d_states_tm1, strict=True)
         }
-        if forward.recurrent_bias:
+        if forward.products_apart:  # the bias: among the unit parameters
+            d_a_x, d_a_h = np.split(d_a, 2, axis=-1)
+        elif forward.recurrent_bias:
             d_a_x, d_a_h = np.split(d_a, 2, axis=-1)
             grads["bias"] += np.stack((d_a_x.sum(axis=0), d_a_h.sum(axis=0)))
         else:
@@ -270,10 +293,12 @@ def _derived_gradients(forward, backward, point, shapes: Shapes) -> dict[str, np
             grads["bias"] += d_a.sum(axis=0)
         d_a_h = d_a_h * _recurrent_columns(forward, shapes)
         grads["kernel"] += point["x"][:, t, :].T.dot(d_a_x)
-        grads["recurrent_kernel"] += h_seq[t].T.dot(d_a_h)
+        if forward.recurrent_kernel:
+            grads["recurrent_kernel"] += h_seq[t].T.dot(d_a_h)
         grads["x"][:, t, :] = d_a_x.dot(point["kernel"].T)
         carry = dict(direct)
-        carry[names[0]] = carry[names[0]] + d_a_h.dot(point["recurrent_kernel"].T)
+        if forward.recurrent_kernel:
+            carry[names[0]] = carry[names[0]] + d_a_h.dot(point["recurrent_kernel"].T)
     for s in names:
         grads[f"initial_{s}"] = carry[s]
     return grads
