@@ -21,9 +21,9 @@ from .spec import (
     activation_variant_name,
     name_with_options,
     number_text,
-    resolve_variant,
 )
-from .specfile import SpecFileError, load_spec
+from .specfile import SpecFileError, all_variants, load_spec
+from .specfile import resolve as resolve_name
 
 ACTIVATION_CHOICE = click.Choice(sorted(ACTIVATIONS))
 OPTION_FLAGS = {"cell_clip": "--cell-clip", "forget_bias": "--forget-bias"}
@@ -97,7 +97,7 @@ def _specs(
         try:
             if given:
                 name = name_with_options(name, cell_clip, forget_bias)
-            return resolve_variant(name, tuple(ACTIVATIONS))
+            return resolve_name(name, tuple(ACTIVATIONS))
         except OptionError as error:  # names the value (and the variant, if at fault)
             flag = OPTION_FLAGS[error.option]
             raise click.BadParameter(str(error), param_hint=f"'{flag}'") from None
@@ -114,7 +114,7 @@ def _specs(
         ract = recurrent_activation or "sigmoid"
         specs.append(resolve(activation_variant_name(act, ract)))
     if not specs:
-        specs = list(VARIANTS.values())
+        specs = list(all_variants().values())
     unique = {spec.name: spec for spec in specs}
     return list(unique.values())
 
@@ -124,7 +124,8 @@ variant_option = click.option(
     "variants",
     multiple=True,
     metavar="NAME",
-    help=f"Variant to use (repeatable): one of {', '.join(sorted(VARIANTS))}, "
+    help=f"Variant to use (repeatable): one of {', '.join(sorted(VARIANTS))}, the cells of "
+    "`lstmgen variants`, "
     "or lstm_ra-<recurrent_activation>_act-<activation>.",
 )
 spec_option = click.option(
@@ -329,7 +330,7 @@ def verify(
     from .verify import format_header, format_row, run_checks, table_widths
 
     if all_variants:
-        variants = tuple(sorted(set(variants) | set(VARIANTS)))
+        variants = tuple(sorted(set(variants) | set(all_variants())))
     specs = _specs(variants, activation, recurrent_activation, spec_files, cell_clip, forget_bias)
     targets = list(TARGETS) if target == "all" else [target]
     # On a terminal, a transient line on stderr says what runs; rows go to stdout as they end.
@@ -360,7 +361,7 @@ def variants() -> None:
     """List the built-in variants: summary, equations, states and parameter shapes."""
     from .report import variant_listing
 
-    click.echo("\n\n".join(variant_listing(spec) for spec in VARIANTS.values()))
+    click.echo("\n\n".join(variant_listing(spec) for spec in all_variants().values()))
     click.echo(
         "\nAny LSTM with other activations: --activation A --recurrent-activation A "
         f"(A in {', '.join(sorted(ACTIVATIONS))}), named lstm_ra-<A>_act-<A>.\n"

@@ -161,6 +161,7 @@ class VectorArgument:
 
     name: str
     initializer: str
+    noqa: str = ""
 
 
 @dataclass(frozen=True)
@@ -583,9 +584,7 @@ def module_context(
             "_" if n == "bias" and not spec.products_apart else n for n in param_names
         ),
         tf_params_assign=checked_assign(param_names[: param_names.index("bias") + 1]),
-        tf_params_assign_backward=checked_assign(
-            param_names[: param_names.index("bias") + (1 if spec.products_apart else 0)]
-        ),
+        tf_params_assign_backward=checked_assign(param_names[: param_names.index("bias")]),
         no_recurrent_kernel_arguments=names_source(
             ()
             if forward.recurrent_kernel
@@ -642,7 +641,16 @@ def unit_parameter_context(spec: CellSpec, weight_blocks: bool) -> dict:
         "unit_gradients": tuple(gradients),
         "vectors": tuple(vectors),
         "vector_arguments": tuple(
-            {v.argument: VectorArgument(v.argument, v.initializer) for v in vectors}.values()
+            {
+                v.argument: VectorArgument(
+                    v.argument,
+                    v.initializer,
+                    "  # noqa: B006 (a config Keras reads, never changes)"
+                    if v.initializer.startswith("{")
+                    else "",
+                )
+                for v in vectors
+            }.values()
         ),
     }
 

@@ -27,6 +27,8 @@ evaluated.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import keyword
 import os
@@ -38,7 +40,14 @@ from . import derive, printers
 from .equations import SpecError, forward_program, name_problem
 from .lang import non_finite, shorten
 from .program import Assignment, Reduction
-from .spec import CellSpec, MatrixParam, VectorParam, class_name_of
+from .spec import (
+    VARIANTS,
+    CellSpec,
+    MatrixParam,
+    VectorParam,
+    class_name_of,
+    resolve_variant,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,7 +74,32 @@ class SpecFileError(ValueError):
     """A bad spec file; the message is ``<file>:<line>: <problem>``."""
 
 
-def load_spec(path: str | Path) -> CellSpec:
+CELLS = Path(__file__).resolve().parent / "cells"
+
+
+@functools.cache
+def builtin_cells() -> dict[str, CellSpec]:
+    """The cells the package ships as spec files (``lstmgen/cells/*.toml``), by name,
+    read by the loader ``--spec`` uses; named by ``--variant``, so they carry no source."""
+    cells = (
+        dataclasses.replace(load_spec(path, builtin=True), source="")
+        for path in sorted(CELLS.glob("*.toml"))
+    )
+    return {spec.name: spec for spec in cells}
+
+
+def all_variants() -> dict[str, CellSpec]:
+    """Every built-in variant: the Python-defined family (``spec.VARIANTS``), then the
+    cells shipped as spec files."""
+    return {**VARIANTS, **builtin_cells()}
+
+
+def resolve(name: str, activations: tuple[str, ...] = ()) -> CellSpec:
+    """A built-in cell by name, else ``spec.resolve_variant`` (options, activations)."""
+    return builtin_cells().get(name) or resolve_variant(name, activations)
+
+
+def load_spec(path: str | Path, builtin: bool = False) -> CellSpec:
     """Read, parse and check a spec file.
 
     Raises:
@@ -96,14 +130,35 @@ def load_spec(path: str | Path) -> CellSpec:
         raise SpecFileError(f"{where}: {_one_line(problem)}")
 
     try:
-        return _check(path, data, fail, source)
+        spec = _check(path, data, fail, source)
     except RecursionError:
         fail("the cell is too deeply nested to derive; split long lines into several")
-    raise AssertionError("unreachable")  # pragma: no cover
+    if not builtin:
+        _check_not_builtin(spec, fail)
+    return spec
+
+
+def _check_not_builtin(spec: CellSpec, fail) -> None:
+    """A spec file may not take a built-in variant's name or class name: two modules of one
+    name (or one Keras class) with other equations would shadow each other."""
+    taken = all_variants()
+    try:
+        resolve_variant(spec.name)
+        named = True
+    except ValueError:
+        named = False
+    if spec.name in taken or named:
+        fail(f"name {spec.name!r} is a built-in variant's; give the cell a name of its own", "name")
+    classes = {v.class_name: v.name for v in taken.values()}
+    if spec.class_name in classes:
+        fail(
+            f"class_name {spec.class_name!r} is built-in variant {classes[spec.class_name]!r}'s; "
+            "set class_name (or the name) to one of its own",
+            "class_name",
+        )
 
 
 def _check(path: Path, data: dict, fail, source: str) -> CellSpec:
-
     unknown = sorted(set(data) - _FIELDS)
     if unknown:
         fail(f"unknown field {shorten(unknown[0])}; expected {sorted(_FIELDS)}", unknown[0])
