@@ -1,12 +1,15 @@
-"""Benchmark: generated cell modules vs Keras, PyTorch and a GEMM lower bound -> table + JSON.
+"""Benchmark: generated cell modules vs Keras, PyTorch, a GEMM lower bound and a physical floor
+-> table + JSON.
 
-Run on demand from the repository root (not part of the test suite)::
+Run on demand from the repository root (tests/test_bench.py runs it at a tiny size only)::
 
     python benchmarks/bench.py --quick                   # reference size only
     python benchmarks/bench.py                           # reference + every sweep
     python benchmarks/bench.py --variant lstm --sweep time --json benchmarks/results-time.json
     python benchmarks/bench.py --quick --variant all --impl gen_tf,keras,bound  # every variant
     python benchmarks/bench.py --tape-bytes              # tape size only, no timing
+    python benchmarks/bench.py --fit                     # model.fit epochs vs keras.layers.LSTM
+    python benchmarks/bench.py --size 2,3,4,4 --peak-size 256  # a smoke test in seconds
 
 Every implementation computes the same function at float32 with the same weights: the
 variant's cell over ``x: (batch, time, input)`` returning every output, and, for the
@@ -19,7 +22,14 @@ Variants differ in their matrix products, so besides the ratios to Keras and to 
 bound (built for each variant's own weight shapes) every row has its time per unit of GEMM
 work relative to ``lstm`` (same implementation, pass and size): GEMM work is the
 multiply-adds of the weight products of one forward step per batch row, the sum of
-``rows * cols`` over the 2-D weights. See benchmarks/README.md.
+``rows * cols`` over the 2-D weights. The physical floor of a pass is its matrix products'
+FLOPs (2 per multiply-add, 3x forward for forward+backward) at the peak sgemm rate measured at
+the start of the run; every row has its ratio to it (``x floor``). The header and the JSON
+name the CPU model, its ISA flags and the environment variables that cap them.
+
+``--fit`` times instead ``model.fit`` epochs of ``Sequential([Input((T, I)), <layer>(H),
+Dense(1)])`` with the generated layer and with the stock Keras layer (same weights),
+alternating epoch by epoch. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "generated"
 DEFAULT_JSON = ROOT / "benchmarks" / "results.json"
+DEFAULT_FIT_JSON = ROOT / "benchmarks" / "results-fit.json"
 DEFAULT_VARIANTS = ("lstm", "lstm_hard_sigmoid", "lstm_hard_sigmoid_keras2")
 ALL_VARIANTS = "all"  # --variant all: every built-in variant (lstmgen.spec.VARIANTS)
 GEMM_BASELINE = "lstm"  # per-GEMM-work ratios are relative to this variant
@@ -62,6 +73,41 @@ THREAD_VARIABLES = (
     "TF_NUM_INTEROP_THREADS",
 )
 
+# /proc/cpuinfo flags that decide which GEMM kernels (OpenBLAS, oneDNN, Eigen) can run, in the
+# header and the JSON when the CPU has them; and the environment variables that cap or select
+# those kernels.
+CPU_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+)
+ISA_VARIABLES = (
+    "ONEDNN_MAX_CPU_ISA",
+    "DNNL_MAX_CPU_ISA",
+    "OPENBLAS_CORETYPE",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "TF_ENABLE_ONEDNN_OPTS",
+)
+PEAK_SIZE = 2048  # peak sgemm: best of PEAK_REPEATS (n, n) x (n, n) float32 products
+PEAK_REPEATS = 5
+# The variants that torch.nn modules compute, as data: nn.LSTM is Keras 3 LSTM with sigmoid
+# gates and tanh (gate order i|f|c|o); nn.GRU is Keras 3 GRU with reset_after=True. Any other
+# variant whose spec has the same equations (same fields but its name, summary and class
+# name) gets the same row (see torch_counterpart); the rest are "not available".
+TORCH_VARIANTS = {"lstm": "LSTM", "gru": "GRU"}
+
 IMPLS = {
     "keras": "keras layer (tf.function)",
     "keras_xla": "keras layer (XLA)",
@@ -72,7 +118,9 @@ IMPLS = {
     "bound": "GEMM bound (NumPy)",
     "bound_tf": "GEMM bound (TF graph)",
     "bound_tf_xla": "GEMM bound (TF XLA)",
+    "floor": "physical floor (peak sgemm)",
 }
+FLOOR = "floor"  # computed, not timed: GEMM FLOPs of the pass at the run's peak sgemm rate
 
 Results = dict[str, np.ndarray]
 Runner = Callable[[], Results]
@@ -127,6 +175,12 @@ class GemmLayout:
         """``gemm 128x1024 256x1024``: the matrices, kernel first."""
         return "gemm " + " ".join(f"{r}x{c}" for r, c in (self.kernel, *self.per_step))
 
+    def gflop(self, shape: Shape, pass_: str) -> float:
+        """GFLOP of the pass's matrix products (2 FLOPs per multiply-add): ``work * B * T``
+        multiply-adds forward, 3x that forward+backward."""
+        passes = 1 if pass_ == "forward" else 3
+        return 2 * self.work * shape.batch * shape.time * passes / 1e9
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -156,6 +210,7 @@ class Row:
     ratio_keras: float | None = None
     ratio_bound: float | None = None
     ratio_lstm_gemm: float | None = None  # time per unit of GEMM work over lstm's
+    ratio_floor: float | None = None  # median over the physical floor of the same pass
 
     @property
     def median_ms(self) -> float | None:
@@ -216,6 +271,19 @@ class Settings:
     json_path: Path
     tape_only: bool
     notes: tuple[str, ...] = ()
+    peak_size: int = PEAK_SIZE
+    fit: FitSettings | None = None  # --fit: the model.fit mode instead of the cell timings
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """``--fit``: epoch time of Sequential([Input((T, I)), <layer>(H), Dense(1)]) with adam."""
+
+    variants: tuple[str, ...]
+    configs: tuple[Shape, ...]  # batch is the fit batch size; time, input_dim, units the model
+    samples: int
+    epochs: int  # timed epochs of each model, alternating, after one warm-up epoch each
+    compiles: tuple[str, ...]  # keys of FIT_COMPILES
 
 
 # --------------------------------------------------------------------------- problem, modules
@@ -234,21 +302,29 @@ def make_problem(shape: Shape, variant: str, seed: int = 0) -> Problem:
     """
     rng = np.random.default_rng(seed)
     b, t, i, h = shape.batch, shape.time, shape.input_dim, shape.units
-    module = param_module(variant)
-    shapes = param_shapes(module, shape)
-
-    def uniform(dims: tuple[int, ...], scale: float) -> np.ndarray:
-        return rng.uniform(-scale, scale, dims).astype(np.float32)
-
-    params = {}
-    for name in module.PARAM_NAMES:
-        dims = tuple(shapes[name])
-        matrix = _is_matrix(name, dims)
-        params[name] = uniform(dims, (6 / sum(dims)) ** 0.5 if matrix else 0.1)
+    params, shapes = make_params(variant, shape, rng)
     x = rng.standard_normal((b, t, i)).astype(np.float32)
     width = shapes["recurrent_kernel"][0] if "recurrent_kernel" in shapes else h
     w = rng.standard_normal((b, t, width)).astype(np.float32)
     return Problem(shape, variant, params, x, w)
+
+
+def make_params(
+    variant: str, shape: Shape, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, ...]]]:
+    """The variant's parameters at ``shape`` (see ``make_problem``) and their shapes.
+
+    Raises:
+        Unavailable: the variant has no generated module.
+    """
+    module = param_module(variant)
+    shapes = param_shapes(module, shape)
+    params = {}
+    for name in module.PARAM_NAMES:
+        dims = tuple(shapes[name])
+        scale = (6 / sum(dims)) ** 0.5 if _is_matrix(name, dims) else 0.1
+        params[name] = rng.uniform(-scale, scale, dims).astype(np.float32)
+    return params, shapes
 
 
 def _is_matrix(name: str, dims: tuple[int, ...]) -> bool:
@@ -531,9 +607,9 @@ def _import_tf() -> ModuleType:
     return tf
 
 
-def make_keras_layer(variant: str, problem: Problem):
-    """``keras.layers.<spec.keras_layer>`` (LSTM or GRU) with the variant's activations,
-    its ``keras_options`` (GRU ``reset_after=False``) and the problem's weights.
+def keras_layer(variant: str, units: int, return_sequences: bool = True):
+    """``keras.layers.<spec.keras_layer>`` (LSTM or GRU) with the variant's activations and
+    its ``keras_options`` (GRU ``reset_after=False``), not built.
 
     Raises:
         Unavailable: the variant has no Keras counterpart.
@@ -546,41 +622,59 @@ def make_keras_layer(variant: str, problem: Problem):
     spec = resolve_variant(variant)
     if spec.keras_layer not in ("LSTM", "GRU"):
         raise Unavailable(f"variant {variant!r} has no keras.layers counterpart")
-    layer = getattr(keras.layers, spec.keras_layer)(
-        problem.shape.units,
+    return getattr(keras.layers, spec.keras_layer)(
+        units,
         activation=keras_activation(spec.activation),
         recurrent_activation=keras_activation(spec.recurrent_activation),
-        return_sequences=True,
+        return_sequences=return_sequences,
         dtype="float32",
         **dict(getattr(spec, "keras_options", ())),
     )
-    return _with_weights(layer, problem)
 
 
-def make_generated_tf_layer(variant: str, problem: Problem):
-    """``LAYER`` from generated/tf/<variant>.py with the problem's weights."""
+def generated_tf_layer(variant: str, shape: Shape, return_sequences: bool = True):
+    """``LAYER`` from generated/tf/<variant>.py at ``shape`` (extra sizes from EXTRA_SIZES),
+    not built."""
     _import_tf()
     module = load_generated("tf", variant)
     if not hasattr(module, "LAYER"):
         raise Unavailable(f"generated/tf/{variant}.py defines no LAYER")
-    extra = extra_sizes(module.LAYER.__init__, problem.shape)
-    layer = module.LAYER(problem.shape.units, return_sequences=True, dtype="float32", **extra)
-    return _with_weights(layer, problem)
+    extra = extra_sizes(module.LAYER.__init__, shape)
+    return module.LAYER(shape.units, return_sequences=return_sequences, dtype="float32", **extra)
+
+
+def make_keras_layer(variant: str, problem: Problem):
+    """``keras_layer`` with the problem's weights."""
+    return _with_weights(keras_layer(variant, problem.shape.units), problem)
+
+
+def make_generated_tf_layer(variant: str, problem: Problem):
+    """``LAYER`` from generated/tf/<variant>.py with the problem's weights."""
+    return _with_weights(generated_tf_layer(variant, problem.shape), problem)
 
 
 def _with_weights(layer, problem: Problem):
     """Build ``layer`` on the problem's input shape and assign its weights by name."""
     layer.build(problem.x.shape)
+    return _assign_weights(layer, problem.params)
+
+
+def _assign_weights(layer, params: dict[str, np.ndarray]):
+    """Assign a built layer's weights by name from ``params``; returns the layer.
+
+    Raises:
+        Unavailable: the layer's weight names or shapes differ from ``params``.
+    """
     names = [variable.name.split("/")[-1].split(":")[0] for variable in layer.weights]
-    if sorted(names) != sorted(problem.params):
-        raise Unavailable(f"layer weights are {names}, expected {list(problem.params)}")
+    if sorted(names) != sorted(params):
+        raise Unavailable(f"layer weights are {names}, expected {list(params)}")
     for name, variable in zip(names, layer.weights, strict=True):
-        if tuple(variable.shape) != problem.params[name].shape:
+        if tuple(variable.shape) != params[name].shape:
             raise Unavailable(
                 f"layer weight {name} has shape {tuple(variable.shape)},"
-                f" expected {problem.params[name].shape}"
+                f" expected {params[name].shape}"
             )
-        variable.assign(problem.params[name])
+        variable.assign(params[name])
     return layer
 
 
@@ -609,33 +703,72 @@ def make_tf_runners(layer, problem: Problem, jit_compile: bool) -> dict[str, Run
     return {"forward": as_numpy(forward), "forward+backward": as_numpy(forward_backward)}
 
 
+def _cell_equations(spec) -> dict:
+    """The fields of a CellSpec that define what it computes (all but the names)."""
+    fields = asdict(spec)
+    for name in ("name", "summary", "class_name"):
+        fields.pop(name, None)
+    return fields
+
+
+def torch_counterpart(variant: str) -> str:
+    """``"LSTM"`` or ``"GRU"``: the torch.nn module that computes ``variant``, from
+    TORCH_VARIANTS, or for a variant whose equations are exactly those of one of them.
+
+    Raises:
+        Unavailable: no torch.nn module computes the variant.
+    """
+    from lstmgen.spec import resolve_variant
+
+    if variant in TORCH_VARIANTS:
+        return TORCH_VARIANTS[variant]
+    try:
+        equations = _cell_equations(resolve_variant(variant))
+    except Exception as error:  # not a variant lstmgen.spec knows
+        raise Unavailable(f"no spec for {variant!r}: {error}") from error
+    for known, module in TORCH_VARIANTS.items():
+        if equations == _cell_equations(resolve_variant(known)):
+            return module
+    computed = ", ".join(f"nn.{m} = {v}" for v, m in TORCH_VARIANTS.items())
+    raise Unavailable(f"no torch.nn counterpart ({computed} only)")
+
+
+def torch_equivalents() -> dict[str, str]:
+    """Every built-in variant (lstmgen.spec.VARIANTS) that a torch.nn module computes."""
+    from lstmgen.spec import VARIANTS
+
+    found = {}
+    for variant in VARIANTS:
+        try:
+            found[variant] = torch_counterpart(variant)
+        except Unavailable:
+            continue
+    return found
+
+
 def make_torch_runners(variant: str, problem: Problem) -> dict[str, Runner]:
     """``torch.nn.LSTM`` or ``torch.nn.GRU`` with the problem's weights, for a variant that
-    reproduces ``keras.layers.LSTM`` / ``GRU`` with sigmoid gates and tanh.
+    ``torch_counterpart`` maps to one of them (Keras LSTM / GRU with sigmoid gates and tanh).
 
     Keras and nn.LSTM share the gate order i|f|c|o; nn.LSTM's second bias stays zero. nn.GRU
     orders the gates r|z|n where Keras has z|r|h, and its ``bias_ih`` / ``bias_hh`` are the
     rows of Keras's (2, 3 * units) bias (``reset_after=True`` is nn.GRU's formula).
 
     Raises:
-        Unavailable: the variant has no torch counterpart (other activations, or Keras
-            options such as GRU ``reset_after=False``).
+        Unavailable: the variant has no torch counterpart (other activations, peepholes,
+            Keras options such as GRU ``reset_after=False``), or torch does not import.
     """
-    import torch
-
     from lstmgen.spec import resolve_variant
+
+    kind = torch_counterpart(variant)
+    try:
+        import torch
+    except ImportError as error:
+        raise Unavailable(f"torch not importable ({error}); pip install -e '.[bench]'") from error
 
     spec = resolve_variant(variant)
     kinds = {"LSTM": (torch.nn.LSTM, (0, 1, 2, 3)), "GRU": (torch.nn.GRU, (1, 0, 2))}
-    if spec.keras_layer not in kinds or (spec.activation, spec.recurrent_activation) != (
-        "tanh",
-        "sigmoid",
-    ):
-        raise Unavailable("nn.LSTM / nn.GRU have sigmoid gates and tanh only")
-    options = dict(getattr(spec, "keras_options", ()))
-    if options not in ({}, {"reset_after": True}):  # nn.GRU computes reset_after=True only
-        raise Unavailable(f"no torch counterpart of Keras options {options}")
-    module_class, order = kinds[spec.keras_layer]
+    module_class, order = kinds[kind]
     s, p, h = problem.shape, problem.params, problem.shape.units
 
     def reorder(a: np.ndarray) -> np.ndarray:
@@ -694,6 +827,52 @@ def measure(runner: Runner, repeats: int, warmup: int) -> tuple[Samples, Samples
         wall.append((time.perf_counter() - start) * 1e3)
         cpu.append((time.process_time() - start_cpu) * 1e3)
     return tuple(wall), tuple(cpu), first
+
+
+def peak_sgemm(size: int = PEAK_SIZE, repeats: int = PEAK_REPEATS) -> dict:
+    """GFLOP/s of the fastest of ``repeats`` float32 ``(size, size) x (size, size)`` products
+    after one warm-up, with ``np.matmul`` (into a preallocated output) and with ``tf.matmul``
+    (eager, result fetched with ``.numpy()``; None when TensorFlow does not import).
+
+    ``gflops`` is the larger of the two, ``source`` which one: the floor rows divide each
+    pass's GFLOP by it.
+    """
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((size, size)).astype(np.float32)
+    b = rng.standard_normal((size, size)).astype(np.float32)
+    out = np.empty_like(a)
+    gflop = 2 * size**3 / 1e9
+
+    def best(call: Callable[[], object]) -> float:
+        call()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        return gflop / min(times)
+
+    rates = {"numpy": best(lambda: np.matmul(a, b, out=out))}
+    try:
+        tf = _import_tf()
+        ta, tb = tf.constant(a), tf.constant(b)
+        rates["tensorflow"] = best(lambda: tf.matmul(ta, tb).numpy())
+    except Exception:  # TensorFlow missing or broken: NumPy's rate alone
+        rates["tensorflow"] = None
+    source = max((k for k, v in rates.items() if v), key=lambda k: rates[k])
+    return {
+        "size": size,
+        "repeats": repeats,
+        "numpy_gflops": rates["numpy"],
+        "tensorflow_gflops": rates["tensorflow"],
+        "gflops": rates[source],
+        "source": source,
+    }
+
+
+def floor_ms(layout: GemmLayout, shape: Shape, pass_: str, gflops: float) -> float:
+    """Milliseconds of the pass's matrix-product FLOPs at ``gflops`` GFLOP/s."""
+    return layout.gflop(shape, pass_) / gflops * 1e3
 
 
 def max_rel_err(results: Results, reference: Results) -> float | None:
@@ -779,11 +958,12 @@ BOUNDS = {
 }
 
 
-def run_shape(settings: Settings, shape: Shape) -> list[Row]:
+def run_shape(settings: Settings, shape: Shape, peak_gflops: float | None = None) -> list[Row]:
     """Every selected implementation and variant at one shape.
 
     The GEMM bounds run once per distinct weight layout among the variants; their rows'
-    variant is the layout's label (``gemm 128x1024 256x1024``).
+    variant is the layout's label (``gemm 128x1024 256x1024``). Each variant with a layout
+    gets a physical-floor row per pass when ``peak_gflops`` is given (computed, not timed).
     """
     layouts: dict[str, GemmLayout] = {}
     for variant in settings.variants:
@@ -815,6 +995,21 @@ def run_shape(settings: Settings, shape: Shape) -> list[Row]:
             reference = _reference_results(variant, problem)
         except Exception:  # a broken NumPy module: its own rows say why; nothing to compare
             reference = None
+        if gemm and peak_gflops and FLOOR in settings.impls:
+            note = "computed: GFLOP / peak sgemm"
+            rows += [
+                Row(
+                    shape,
+                    variant,
+                    p,
+                    FLOOR,
+                    "ok",
+                    note,
+                    (floor_ms(gemm, shape, p, peak_gflops),),
+                    gemm=gemm,
+                )
+                for p in PASSES
+            ]
         factories = runner_factories(problem, variant)
         for impl in settings.impls:
             if impl in factories:
@@ -831,10 +1026,11 @@ def _reference_results(variant: str, problem: Problem) -> dict[str, Results] | N
     return {pass_: runner() for pass_, runner in runners.items()}
 
 
-def with_ratios(rows: list[Row]) -> list[Row]:
+def with_ratios(rows: list[Row], peak_gflops: float | None = None) -> list[Row]:
     """Fill ratio_keras (vs Keras tf.function, same variant), ratio_bound (vs the NumPy GEMM
-    bound of the variant's layout) and ratio_lstm_gemm (time per unit of GEMM work over the
-    same implementation's on lstm; a bound row compares with the bound of lstm's layout)."""
+    bound of the variant's layout), ratio_lstm_gemm (time per unit of GEMM work over the
+    same implementation's on lstm; a bound row compares with the bound of lstm's layout) and
+    ratio_floor (vs the physical floor of the row's layout and pass at ``peak_gflops``)."""
     by_key = {(r.shape, r.variant, r.pass_, r.impl): r for r in rows}
     lstm_layouts = {r.shape: r.gemm for r in rows if r.variant == GEMM_BASELINE and r.gemm}
 
@@ -858,6 +1054,9 @@ def with_ratios(rows: list[Row]) -> list[Row]:
             if row.gemm
             else None,
             ratio_lstm_gemm=per_gemm(row),
+            ratio_floor=row.median_ms / floor_ms(row.gemm, row.shape, row.pass_, peak_gflops)
+            if row.median_ms and row.gemm and peak_gflops
+            else None,
         )
         for row in rows
     ]
@@ -902,19 +1101,34 @@ def evaluate_goals(rows: list[Row]) -> list[dict]:
 # --------------------------------------------------------------------------- reporting
 
 
-def machine_info() -> dict:
-    """CPU model, cores and library versions, for the JSON and the table header."""
-    model = "unknown"
+def cpu_info() -> dict:
+    """CPU model and ISA flags (from /proc/cpuinfo: those of CPU_FLAGS it has, and those it
+    lacks), and the environment variables that cap the ISA (ISA_VARIABLES) or set threads."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            model = next(
-                (line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")),
-                model,
-            )
+            for line in handle:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    flags = set(fields.get("flags", fields.get("Features", "")).split())
+    return {
+        "model": fields.get("model name") or platform.processor() or "unknown",
+        "flags": [f for f in CPU_FLAGS if f in flags],
+        "flags_missing": [f for f in CPU_FLAGS if f not in flags] if flags else None,
+        "isa_env": {key: os.environ[key] for key in ISA_VARIABLES if key in os.environ},
+        "threads_env": {key: os.environ[key] for key in THREAD_VARIABLES if key in os.environ},
+    }
+
+
+def machine_info() -> dict:
+    """CPU (model, ISA flags and caps), cores and library versions, for the JSON and the
+    table header."""
+    cpu = cpu_info()
     info = {
-        "cpu_model": model,
+        "cpu_model": cpu["model"],
+        "cpu": cpu,
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "platform": platform.platform(),
@@ -954,15 +1168,37 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def format_header(machine: dict, settings: Settings) -> str:
-    """Machine, library versions and timing protocol; a warning when the machine was busy."""
+def _fmt_ms(value: float | None, width: int) -> str:
+    """Milliseconds with two decimals, or three significant digits below 0.1 ms (the floor
+    of a tiny problem)."""
+    if value is not None and 0 < value < 0.1:
+        return format(value, f"{width}.2e")
+    return _fmt(value, f"{width}.2f")
+
+
+def format_header(
+    machine: dict, settings: Settings, peak: dict | None = None, fit: bool = False
+) -> str:
+    """Machine (CPU model, ISA flags and caps), library versions, the peak sgemm and the
+    timing protocol; a warning when the machine was busy."""
+    cpu = machine["cpu"]
+    protocol = f"median of {settings.repeats} calls after {settings.warmup} warm-up; "
     lines = [
-        f"{machine['cpu_model']}, {machine['cpus_usable']}/{machine['cpu_count']} cpus;"
+        f"CPU: {cpu['model']}, {machine['cpus_usable']}/{machine['cpu_count']} cpus;"
         f" numpy {machine['numpy']} ({machine['blas']}), tensorflow {machine['tensorflow']},"
         f" keras {machine['keras']}, torch {machine['torch']}",
-        f"float32; median of {settings.repeats} calls after {settings.warmup} warm-up;"
-        f" thread variables {machine['threads_env'] or 'unset'}",
+        f"ISA flags: {' '.join(cpu['flags']) or 'unknown'}"
+        + (f" (not: {' '.join(cpu['flags_missing'])})" if cpu["flags_missing"] else "")
+        + f"; ISA caps {cpu['isa_env'] or 'unset'}",
+        f"float32; {'' if fit else protocol}thread variables {machine['threads_env'] or 'unset'}",
     ]
+    if peak:
+        tf_rate = _fmt(peak["tensorflow_gflops"], ".1f")
+        lines.append(
+            f"peak sgemm (best of {peak['repeats']} {peak['size']}^3 float32 products):"
+            f" np.matmul {peak['numpy_gflops']:.1f} GFLOP/s, tf.matmul {tf_rate} GFLOP/s;"
+            f" the floor uses {peak['gflops']:.1f} ({peak['source']})"
+        )
     if machine["loadavg_start"][0] > BUSY_LOAD:
         lines.append(
             f"WARNING: load average {machine['loadavg_start'][0]:.2f} at start: other processes"
@@ -976,7 +1212,8 @@ def format_table(rows: list[Row]) -> str:
     header = (
         f"{'variant':<26} {'pass':<17} {'implementation':<27} {'median ms':>10} {'min ms':>9}"
         f" {'cpu ms':>9}"
-        f" {'x keras':>8} {'x bound':>8} {'x lstm/gemm':>11} {'max rel err':>11}  note"
+        f" {'x keras':>8} {'x bound':>8} {'x lstm/gemm':>11} {'x floor':>8} {'max rel err':>11}"
+        "  note"
     )
     lines = []
     for shape in dict.fromkeys(r.shape for r in rows):
@@ -985,11 +1222,11 @@ def format_table(rows: list[Row]) -> str:
             note = row.note if row.status == "ok" else f"{row.status}: {row.note}"
             lines.append(
                 f"{row.variant:<26} {row.pass_:<17} {IMPLS[row.impl]:<27}"
-                f" {_fmt(row.median_ms, '10.2f'):>10} {_fmt(row.min_ms, '9.2f'):>9}"
-                f" {_fmt(row.cpu_median_ms, '9.2f'):>9}"
+                f" {_fmt_ms(row.median_ms, 10):>10} {_fmt_ms(row.min_ms, 9):>9}"
+                f" {_fmt_ms(row.cpu_median_ms, 9):>9}"
                 f" {_fmt(row.ratio_keras, '8.2f'):>8}"
                 f" {_fmt(row.ratio_bound, '8.2f'):>8} {_fmt(row.ratio_lstm_gemm, '11.2f'):>11}"
-                f" {_fmt(row.max_rel_err, '11.1e'):>11}"
+                f" {_fmt(row.ratio_floor, '8.2f'):>8} {_fmt(row.max_rel_err, '11.1e'):>11}"
                 f"  {note}".rstrip()
             )
     return "\n".join(lines)
@@ -1057,7 +1294,7 @@ def collect_tapes(variants: Iterable[str], shape: Shape) -> dict[str, dict[str, 
     return tapes
 
 
-def row_dict(row: Row) -> dict:
+def row_dict(row: Row, peak_gflops: float | None = None) -> dict:
     return {
         **asdict(row.shape),
         "variant": row.variant,
@@ -1073,8 +1310,239 @@ def row_dict(row: Row) -> dict:
         "ratio_keras": row.ratio_keras,
         "ratio_bound": row.ratio_bound,
         "ratio_lstm_gemm": row.ratio_lstm_gemm,
+        "ratio_floor": row.ratio_floor,
         "gemm_work": row.gemm.work if row.gemm else None,
+        "gflop": row.gemm.gflop(row.shape, row.pass_) if row.gemm else None,
         "gemm_layout": row.gemm.label if row.gemm else None,
+        "max_rel_err": row.max_rel_err,
+        "floor_ms": floor_ms(row.gemm, row.shape, row.pass_, peak_gflops)
+        if row.gemm and peak_gflops
+        else None,
+    }
+
+
+# --------------------------------------------------------------------------- model.fit mode
+
+FIT_UNITS = (16, 64, 128, 256)
+FIT_TIME = 30
+FIT_INPUT = 8
+FIT_BATCH = 64
+FIT_SAMPLES = 2048
+FIT_EPOCHS = 7
+FIT_VARIANT = "lstm"
+# model.compile arguments besides optimizer="adam", loss="mse": Keras's defaults
+# (jit_compile="auto", which TensorFlow resolves per model), and jit_compile=False.
+FIT_COMPILES: dict[str, dict] = {"default": {}, "no_jit": {"jit_compile": False}}
+
+
+@dataclass(frozen=True)
+class FitRow:
+    """Epoch times of one model pair: the generated layer vs the stock Keras layer."""
+
+    variant: str
+    keras_variant: str  # the variant the Keras layer computes (lstm for one without)
+    config: Shape  # batch: fit batch size; time, input_dim, units: the model
+    samples: int
+    compile: str  # key of FIT_COMPILES
+    status: str = "ok"
+    note: str = ""
+    jit: tuple = (None, None)  # the resolved jit_compile of the generated and Keras models
+    generated_s: Samples = ()
+    keras_s: Samples = ()
+    max_rel_err: float | None = None  # predictions before training (same weights)
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.generated_s or not self.keras_s:
+            return None
+        return statistics.median(self.generated_s) / statistics.median(self.keras_s)
+
+    @property
+    def pair_ratios(self) -> tuple[float, ...]:
+        """generated / Keras of each pair of consecutive epochs."""
+        return tuple(g / k for g, k in zip(self.generated_s, self.keras_s, strict=False))
+
+
+def fit_configs(units: Iterable[int], reference: Shape) -> tuple[Shape, ...]:
+    """(T=30, I=8, batch 64) at each of ``units``, then ``reference`` (its batch as fit batch)."""
+    configs = [Shape(FIT_BATCH, FIT_TIME, FIT_INPUT, h) for h in units]
+    return tuple(dict.fromkeys([*configs, reference]))
+
+
+def fit_keras_variant(variant: str) -> str:
+    """The variant the Keras model computes: ``variant`` when Keras has a layer for it,
+    else lstm (the generated variant is then compared with keras.layers.LSTM)."""
+    try:
+        keras_layer(variant, 1)
+    except Unavailable:
+        return GEMM_BASELINE
+    return variant
+
+
+def build_fit_model(layer, params: dict[str, np.ndarray], config: Shape, compile_key: str):
+    """Sequential([Input((T, I)), layer, Dense(1)]) with ``params`` in the recurrent layer,
+    compiled with adam, mse and FIT_COMPILES[compile_key]."""
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((config.time, config.input_dim)), layer, keras.layers.Dense(1)]
+    )
+    _assign_weights(layer, params)
+    model.compile(optimizer="adam", loss="mse", **FIT_COMPILES[compile_key])
+    return model
+
+
+def run_fit(variant: str, config: Shape, settings: FitSettings, compile_key: str) -> FitRow:
+    """One warm-up epoch of each model, then ``settings.epochs`` epochs of each, alternating
+    (the first of each pair alternating too); failures become rows."""
+    keras_variant = fit_keras_variant(variant)
+    row = FitRow(variant, keras_variant, config, settings.samples, compile_key)
+    try:
+        tf = _import_tf()
+        import keras
+
+        keras.utils.set_random_seed(0)
+        rng = np.random.default_rng(0)
+        params, _ = make_params(variant, config, rng)
+        keras_params = params
+        if keras_variant != variant:
+            keras_params, _ = make_params(keras_variant, config, np.random.default_rng(0))
+        shape = (settings.samples, config.time, config.input_dim)
+        x = rng.standard_normal(shape).astype(np.float32)
+        y = rng.standard_normal((settings.samples, 1)).astype(np.float32)
+        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(config.batch)
+        generated = build_fit_model(
+            generated_tf_layer(variant, config, return_sequences=False),
+            params,
+            config,
+            compile_key,
+        )
+        stock = build_fit_model(
+            keras_layer(keras_variant, config.units, return_sequences=False),
+            keras_params,
+            config,
+            compile_key,
+        )
+        stock.layers[-1].set_weights(generated.layers[-1].get_weights())  # the same Dense
+        err = None
+        if keras_variant == variant:
+            probe = x[: config.batch]
+            err = max_rel_err(
+                {"y": generated(probe, training=False).numpy()},
+                {"y": stock(probe, training=False).numpy()},
+            )
+
+        def epoch(model) -> float:
+            start = time.perf_counter()
+            model.fit(data, epochs=1, verbose=0, shuffle=False)
+            return time.perf_counter() - start
+
+        epoch(generated)  # warm-up: tracing and compilation
+        epoch(stock)
+        times: dict[str, list[float]] = {"generated": [], "keras": []}
+        for k in range(settings.epochs):
+            order = ("generated", "keras") if k % 2 == 0 else ("keras", "generated")
+            for name in order:
+                times[name].append(epoch(generated if name == "generated" else stock))
+        jit = tuple(getattr(m, "jit_compile", None) for m in (generated, stock))
+    except Exception as error:  # one broken model must not stop the run
+        status = "not available" if isinstance(error, Unavailable) else "error"
+        note = str(error) if status == "not available" else f"{type(error).__name__}: {error}"
+        return replace(row, status=status, note=note[:200])
+    note = "MISMATCH: predictions differ" if err and err > MISMATCH else ""
+    row = replace(
+        row,
+        jit=jit,
+        generated_s=tuple(times["generated"]),
+        keras_s=tuple(times["keras"]),
+        max_rel_err=err,
+        note=note,
+    )
+    print(
+        f"  fit {variant} vs keras {keras_variant} {config.label} {compile_key}:"
+        f" {_fmt(row.ratio, '.2f')} x keras",
+        file=sys.stderr,
+        flush=True,
+    )
+    return row
+
+
+def run_fits(settings: FitSettings) -> list[FitRow]:
+    return [
+        run_fit(variant, config, settings, compile_key)
+        for variant in settings.variants
+        for config in settings.configs
+        for compile_key in settings.compiles
+    ]
+
+
+def _spread(samples: Samples) -> str:
+    """``median (min-max)`` in seconds, or ``-``."""
+    if not samples:
+        return "-"
+    return f"{statistics.median(samples):.3f} ({min(samples):.3f}-{max(samples):.3f})"
+
+
+def format_fit(rows: list[FitRow], settings: FitSettings) -> str:
+    """One line per variant x config x compile setting."""
+    header = (
+        f"{'variant':<26} {'keras layer':<26} {'T':>4} {'I':>4} {'H':>5} {'batch':>5}"
+        f" {'compile':<8} {'jit':<11} {'generated s/epoch':>23} {'keras s/epoch':>23}"
+        f" {'x keras':>7} {'pairs min-max':>13} {'max rel err':>11}  note"
+    )
+    lines = [
+        f"model.fit: Sequential([Input((T, I)), <layer>(H), Dense(1)]), adam, mse,"
+        f" {settings.samples} samples; seconds per epoch: median (min-max) of {settings.epochs}"
+        " epochs of each model, alternating, after one warm-up epoch each",
+        header,
+        "-" * len(header),
+    ]
+    for row in rows:
+        c = row.config
+        pairs = row.pair_ratios
+        pair_text = f"{min(pairs):.2f}-{max(pairs):.2f}" if pairs else "-"
+        jit = "/".join(str(j) for j in row.jit) if row.status == "ok" else "-"
+        note = row.note if row.status == "ok" else f"{row.status}: {row.note}"
+        lines.append(
+            f"{row.variant:<26} {row.keras_variant:<26} {c.time:>4} {c.input_dim:>4}"
+            f" {c.units:>5} {c.batch:>5} {row.compile:<8} {jit:<11}"
+            f" {_spread(row.generated_s):>23} {_spread(row.keras_s):>23}"
+            f" {_fmt(row.ratio, '7.2f'):>7} {pair_text:>13} {_fmt(row.max_rel_err, '11.1e'):>11}"
+            f"  {note}".rstrip()
+        )
+    return "\n".join(lines)
+
+
+def fit_row_dict(row: FitRow) -> dict:
+    def stats(samples: Samples) -> dict:
+        if not samples:
+            return {"median_s": None, "min_s": None, "max_s": None, "q1_s": None, "q3_s": None}
+        q1, _, q3 = statistics.quantiles(samples, n=4) if len(samples) > 1 else (samples * 3)
+        return {
+            "median_s": statistics.median(samples),
+            "min_s": min(samples),
+            "max_s": max(samples),
+            "q1_s": q1,
+            "q3_s": q3,
+        }
+
+    return {
+        "variant": row.variant,
+        "keras_variant": row.keras_variant,
+        "time": row.config.time,
+        "input_dim": row.config.input_dim,
+        "units": row.config.units,
+        "batch": row.config.batch,
+        "samples": row.samples,
+        "compile": row.compile,
+        "compile_args": FIT_COMPILES[row.compile],
+        "jit_compile": {"generated": row.jit[0], "keras": row.jit[1]},
+        "status": row.status,
+        "note": row.note,
+        "generated": {"epoch_s": list(row.generated_s), **stats(row.generated_s)},
+        "keras": {"epoch_s": list(row.keras_s), **stats(row.keras_s)},
+        "ratio": row.ratio,
+        "pair_ratios": list(row.pair_ratios),
         "max_rel_err": row.max_rel_err,
     }
 
@@ -1105,15 +1573,67 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     )
     parser.add_argument("--repeats", type=int, default=MIN_REPEATS, help="timed calls (>= 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (>= 1)")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help=f"where to write results (default: {DEFAULT_JSON.relative_to(ROOT)},"
+        f" with --fit {DEFAULT_FIT_JSON.relative_to(ROOT)})",
+    )
     parser.add_argument(
         "--tape-bytes", action="store_true", help="report tape bytes only, without timing"
+    )
+    parser.add_argument(
+        "--size",
+        help="B,T,I,H: measure this size instead of the reference size (no sweeps unless"
+        " --sweep is given; --fit: its reference-size model); for quick checks",
+    )
+    parser.add_argument(
+        "--peak-size",
+        type=int,
+        default=PEAK_SIZE,
+        help=f"n of the (n, n) x (n, n) products that measure the peak sgemm (default {PEAK_SIZE})",
+    )
+    parser.add_argument(
+        "--fit",
+        action="store_true",
+        help="model.fit mode: seconds per epoch, generated layer vs keras.layers.LSTM / GRU",
+    )
+    parser.add_argument(
+        "--fit-units",
+        help=f"units of the T={FIT_TIME} fit models (default {','.join(map(str, FIT_UNITS))})",
+    )
+    parser.add_argument(
+        "--fit-epochs", type=int, default=FIT_EPOCHS, help="timed epochs of each fit model"
+    )
+    parser.add_argument(
+        "--fit-variant",
+        action="append",
+        help=f"variants of the fit models, comma-separated and/or repeated (default"
+        f" {FIT_VARIANT}); one without a Keras layer is compared with keras.layers.LSTM",
+    )
+    parser.add_argument(
+        "--fit-samples", type=int, default=FIT_SAMPLES, help="training samples per epoch"
+    )
+    parser.add_argument(
+        "--fit-compile",
+        action="append",
+        help=f"compile settings, comma-separated: {','.join(FIT_COMPILES)} (default: both)",
     )
     args = parser.parse_args(argv)
     if args.repeats < MIN_REPEATS:
         parser.error(f"--repeats must be >= {MIN_REPEATS}, got {args.repeats}")
     if args.warmup < 1:
         parser.error(f"--warmup must be >= 1, got {args.warmup}")
+    if args.peak_size < 1:
+        parser.error(f"--peak-size must be >= 1, got {args.peak_size}")
+    reference = REFERENCE
+    if args.size:
+        try:
+            reference = Shape(*(int(v) for v in args.size.split(",")))
+        except (TypeError, ValueError):
+            parser.error(f"--size must be B,T,I,H (four integers), got {args.size!r}")
+        if min(asdict(reference).values()) < 1:
+            parser.error(f"--size must be positive, got {args.size!r}")
     variants = _split_list(args.variant) or DEFAULT_VARIANTS
     for variant in variants:
         if variant == ALL_VARIANTS or any(
@@ -1130,19 +1650,58 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     for impl in impls:
         if impl not in IMPLS:
             parser.error(f"unknown --impl {impl!r}; expected one of {', '.join(IMPLS)}")
+    impls = tuple(dict.fromkeys((*impls, FLOOR)))  # computed, not timed: always a row
     notes = []
     if "torch" in impls and importlib.util.find_spec("torch") is None:
-        impls = tuple(i for i in impls if i != "torch")
-        notes.append("PyTorch is not importable: torch nn.LSTM / nn.GRU rows skipped.")
+        notes.append(
+            "PyTorch is not importable: torch nn.LSTM / nn.GRU rows are 'not available'"
+            " (pip install -e '.[bench]')."
+        )
+    fit = None
+    if args.fit:
+        fit = parse_fit_args(parser, args, reference)
+    quick = args.quick or (args.size is not None and not args.sweep)
     return Settings(
         variants=tuple(dict.fromkeys(variants)),
-        shapes=shapes_for(args.quick, tuple(args.sweep or SWEEPS)),
+        shapes=shapes_for(quick, tuple(args.sweep or SWEEPS), reference),
         impls=impls,
         repeats=args.repeats,
         warmup=args.warmup,
-        json_path=args.json,
+        json_path=args.json or (DEFAULT_FIT_JSON if args.fit else DEFAULT_JSON),
         tape_only=args.tape_bytes,
         notes=tuple(notes),
+        peak_size=args.peak_size,
+        fit=fit,
+    )
+
+
+def parse_fit_args(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, reference: Shape
+) -> FitSettings:
+    """The --fit-* options."""
+    try:
+        units = tuple(int(u) for u in _split_list([args.fit_units] if args.fit_units else None))
+    except ValueError:
+        parser.error(f"--fit-units must be integers, got {args.fit_units!r}")
+    units = units or FIT_UNITS
+    if min(units) < 1 or args.fit_epochs < 1 or args.fit_samples < 1:
+        parser.error("--fit-units, --fit-epochs and --fit-samples must be >= 1")
+    variants = _split_list(args.fit_variant) or (FIT_VARIANT,)
+    for variant in variants:
+        if not (GENERATED / "tf" / f"{variant}.py").is_file():
+            parser.error(f"unknown --fit-variant {variant!r}: no generated/tf module")
+    compiles = _split_list(args.fit_compile) or tuple(FIT_COMPILES)
+    for key in compiles:
+        if key not in FIT_COMPILES:
+            parser.error(
+                f"unknown --fit-compile {key!r}; expected one of {', '.join(FIT_COMPILES)}"
+            )
+    return FitSettings(
+        variants=tuple(dict.fromkeys(variants)),
+        configs=fit_configs(units, reference),
+        samples=args.fit_samples,
+        epochs=args.fit_epochs,
+        compiles=tuple(dict.fromkeys(compiles)),
     )
 
 
@@ -1151,18 +1710,57 @@ def _split_list(values: list[str] | None) -> tuple[str, ...]:
     return tuple(item.strip() for value in values or () for item in value.split(",") if item)
 
 
-def shapes_for(quick: bool, sweeps: tuple[str, ...]) -> tuple[Shape, ...]:
+def shapes_for(
+    quick: bool, sweeps: tuple[str, ...], reference: Shape = REFERENCE
+) -> tuple[Shape, ...]:
     """The reference shape, then each sweep varying one dimension of it (no duplicates)."""
-    shapes = [REFERENCE]
+    shapes = [reference]
     if not quick:
         for name in sweeps:
-            shapes += [replace(REFERENCE, **{name: value}) for value in SWEEPS[name]]
+            shapes += [replace(reference, **{name: value}) for value in SWEEPS[name]]
     return tuple(dict.fromkeys(shapes))
+
+
+def main_fit(settings: Settings, machine: dict) -> int:
+    """--fit: the model.fit table and JSON."""
+    fit = settings.fit
+    tf = _import_tf()
+    tf.get_logger().setLevel("ERROR")  # retracing warnings: every model traces its own step
+    rows = run_fits(fit)
+    machine["loadavg_end"] = list(os.getloadavg())
+    print(format_header(machine, settings, fit=True))
+    print()
+    print(format_fit(rows, fit))
+    payload = {
+        "machine": machine,
+        "settings": {
+            "mode": "fit",
+            "dtype": "float32",
+            "model": "Sequential([Input((T, I)), <layer>(H), Dense(1)]), adam, mse",
+            "variants": list(fit.variants),
+            "configs": [asdict(c) for c in fit.configs],
+            "samples": fit.samples,
+            "epochs": fit.epochs,
+            "warmup_epochs": 1,
+            "compiles": {key: FIT_COMPILES[key] for key in fit.compiles},
+        },
+        "fit": [fit_row_dict(r) for r in rows],
+    }
+    _write_json(settings.json_path, payload)
+    return 0
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(f"\nWrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
     settings = parse_args(argv)
     machine = machine_info()
+    if settings.fit:
+        return main_fit(settings, machine)
     summary_shape = settings.shapes[0]
     tapes = collect_tapes(settings.variants, summary_shape)
     if settings.tape_only:
@@ -1170,13 +1768,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for note in settings.notes:
         print(note, file=sys.stderr)
+    peak = peak_sgemm(settings.peak_size) if FLOOR in settings.impls else None
+    gflops = peak["gflops"] if peak else None
     rows: list[Row] = []
     for shape in settings.shapes:
-        rows += run_shape(settings, shape)
-    rows = with_ratios(rows)
+        rows += run_shape(settings, shape, gflops)
+    rows = with_ratios(rows, gflops)
     goals = evaluate_goals(rows)
     machine["loadavg_end"] = list(os.getloadavg())
-    print(format_header(machine, settings))
+    print(format_header(machine, settings, peak))
     print(format_table(rows))
     print()
     print(format_goals(goals, summary_shape))
@@ -1197,7 +1797,12 @@ def main(argv: list[str] | None = None) -> int:
             "warmup": settings.warmup,
         },
         "notes": list(settings.notes),
-        "results": [row_dict(r) for r in rows],
+        "peak_sgemm": peak,
+        "torch_variants": {
+            "computed": {v: f"nn.{m}" for v, m in TORCH_VARIANTS.items()},
+            "builtin_equivalents": {v: f"nn.{m}" for v, m in torch_equivalents().items()},
+        },
+        "results": [row_dict(r, gflops) for r in rows],
         "goals": goals,
         "gemm_work": {
             "per": "forward multiply-adds of the weight products per batch row per step",
@@ -1214,9 +1819,7 @@ def main(argv: list[str] | None = None) -> int:
             "by_name": tapes,
         },
     }
-    settings.json_path.parent.mkdir(parents=True, exist_ok=True)
-    settings.json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    print(f"\nWrote {settings.json_path}")
+    _write_json(settings.json_path, payload)
     return 0
 
 

@@ -1,0 +1,94 @@
+"""benchmarks/bench.py at a tiny size: the CPU in the header and the JSON, the physical-floor
+rows and ``x floor`` column, torch rows (or "not available"), and the model.fit mode."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+
+from generated_modules import ROOT
+
+BENCH = ROOT / "benchmarks" / "bench.py"
+TINY = ["--size", "2,3,4,4", "--repeats", "5", "--warmup", "1"]
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def run_bench(*args: str) -> str:
+    """Run bench.py with this checkout's lstmgen first on the path; returns stdout."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    result = subprocess.run(
+        [sys.executable, str(BENCH), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+def positive(value) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+def test_floor_rows_cpu_header_and_json(tmp_path):
+    out = tmp_path / "results.json"
+    args = ["--variant", "lstm", "--impl", "gen_numpy,bound,torch", "--peak-size", "256"]
+    stdout = run_bench(*TINY, *args, "--json", str(out))
+    payload = json.loads(out.read_text(encoding="utf-8"))
+
+    cpu = payload["machine"]["cpu"]
+    assert cpu["model"] and isinstance(cpu["flags"], list) and "isa_env" in cpu
+    header = stdout.split("B=2 T=3 I=4 H=4")[0]
+    assert f"CPU: {cpu['model']}" in header
+    assert "ISA flags:" in header and "peak sgemm" in header
+    assert "x floor" in stdout
+
+    peak = payload["peak_sgemm"]
+    assert peak["size"] == 256 and positive(peak["gflops"]) and positive(peak["numpy_gflops"])
+    assert peak["gflops"] == peak[f"{peak['source']}_gflops"]
+
+    rows = {(r["impl"], r["pass"]): r for r in payload["results"] if r["variant"] == "lstm"}
+    for pass_ in ("forward", "forward+backward"):
+        floor = rows[("floor", pass_)]
+        assert floor["status"] == "ok" and positive(floor["median_ms"]) and positive(floor["gflop"])
+        assert math.isclose(floor["median_ms"], floor["gflop"] / peak["gflops"] * 1e3)
+        assert math.isclose(floor["ratio_floor"], 1.0)
+        measured = rows[("gen_numpy", pass_)]
+        assert positive(measured["ratio_floor"]) and positive(measured["floor_ms"])
+        assert math.isclose(measured["floor_ms"], floor["median_ms"])
+        torch_row = rows[("torch", pass_)]
+        assert torch_row["status"] == ("ok" if HAS_TORCH else "not available")
+    bound = [r for r in payload["results"] if r["impl"] == "bound"]
+    assert bound and all(positive(r["ratio_floor"]) for r in bound)
+    assert rows[("floor", "forward+backward")]["gflop"] == 3 * rows[("floor", "forward")]["gflop"]
+
+    floor_lines = [line for line in stdout.splitlines() if "physical floor" in line]
+    assert len(floor_lines) == 2
+    assert payload["torch_variants"]["builtin_equivalents"] == {"lstm": "nn.LSTM", "gru": "nn.GRU"}
+
+
+def test_fit_mode_table_and_ratio(tmp_path):
+    out = tmp_path / "fit.json"
+    args = ["--fit", "--fit-units", "4", "--fit-samples", "64", "--fit-epochs", "1"]
+    stdout = run_bench(*args, "--size", "2,3,4,4", "--fit-compile", "no_jit", "--json", str(out))
+    payload = json.loads(out.read_text(encoding="utf-8"))
+
+    assert "model.fit" in stdout and "x keras" in stdout
+    assert "CPU: " in stdout
+    fits = payload["fit"]
+    assert [(r["time"], r["units"]) for r in fits] == [(30, 4), (3, 4)]
+    for row in fits:
+        assert row["status"] == "ok", row["note"]
+        assert row["keras_variant"] == "lstm" and row["compile_args"] == {"jit_compile": False}
+        assert len(row["generated"]["epoch_s"]) == len(row["keras"]["epoch_s"]) == 1
+        assert positive(row["ratio"]) and positive(row["generated"]["median_s"])
+        assert row["max_rel_err"] is not None and row["max_rel_err"] < 1e-4
