@@ -59,7 +59,7 @@ GENERATED = ROOT / "generated"
 DEFAULT_JSON = ROOT / "benchmarks" / "results.json"
 DEFAULT_FIT_JSON = ROOT / "benchmarks" / "results-fit.json"
 DEFAULT_VARIANTS = ("lstm", "lstm_hard_sigmoid", "lstm_hard_sigmoid_keras2")
-ALL_VARIANTS = "all"  # --variant all: every built-in variant (lstmgen.spec.VARIANTS)
+ALL_VARIANTS = "all"  # --variant all: every built-in variant (lstmgen.specfile.all_variants())
 GEMM_BASELINE = "lstm"  # per-GEMM-work ratios are relative to this variant
 PASSES = ("forward", "forward+backward")
 MIN_REPEATS = 5
@@ -735,7 +735,9 @@ def torch_counterpart(variant: str) -> str:
 
 def torch_equivalents() -> dict[str, str]:
     """Every built-in variant (lstmgen.spec.VARIANTS) that a torch.nn module computes."""
-    from lstmgen.spec import VARIANTS
+    from lstmgen.specfile import all_variants
+
+    VARIANTS = all_variants()
 
     found = {}
     for variant in VARIANTS:
@@ -1642,7 +1644,9 @@ def parse_args(argv: list[str] | None = None) -> Settings:
             continue
         parser.error(f"unknown variant {variant!r}: no generated/numpy or generated/tf module")
     if ALL_VARIANTS in variants:  # built-in variants without generated files: "not available"
-        from lstmgen.spec import VARIANTS
+        from lstmgen.specfile import all_variants
+
+    VARIANTS = all_variants()
 
         at = variants.index(ALL_VARIANTS)
         variants = (*variants[:at], *VARIANTS, *variants[at + 1 :])

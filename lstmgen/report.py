@@ -202,13 +202,15 @@ def parameter_shapes(spec: CellSpec) -> list[tuple[str, str]]:
     """``(name, shape)`` of each parameter in ``PARAM_NAMES`` order, sizes as words (the
     generated ``param_shapes``: the recurrent kernel's rows are the first state's width)."""
     width = f"{len(spec.blocks)} * units"
-    first_width = equations.forward_program(spec).state_widths[0]
-    shapes = [
-        ("kernel", f"(input_dim, {width})"),
-        ("recurrent_kernel", f"({first_width}, {width})"),
-        ("bias", f"(2, {width})" if spec.recurrent_bias else f"({width},)"),
-    ]
+    forward = equations.forward_program(spec)
+    shapes = [("kernel", f"(input_dim, {width})")]
+    if forward.recurrent_kernel:
+        shapes.append(("recurrent_kernel", f"({forward.state_widths[0]}, {width})"))
+    shapes.append(("bias", f"(2, {width})" if spec.recurrent_bias else f"({width},)"))
     shapes += [(name, "(units,)") for name in spec.unit_params]
+    shapes += [
+        (v.name, f"({len(v.blocks)} * units,)" if v.blocks else "(units,)") for v in spec.vectors
+    ]
     return shapes + [
         (m.name, size_product(m.rows, "units", m.width, len(m.blocks))) for m in spec.matrix_params
     ]
@@ -217,11 +219,14 @@ def parameter_shapes(spec: CellSpec) -> list[tuple[str, str]]:
 def variant_listing(spec: CellSpec) -> str:
     """Three lines for ``lstmgen variants``: name and summary, equations, parameter shapes."""
     recurrent = f"{spec.states[0]}_tm1@recurrent_kernel{_fed(spec)}"
-    products = (
-        f"ax = x@kernel + bias[0], ah = {recurrent} + bias[1]"
-        if spec.recurrent_bias
-        else f"a = x@kernel + {recurrent} + bias"
-    )
+    if not equations.forward_program(spec).recurrent_kernel:
+        products = "a = x@kernel + bias (no recurrent kernel)"
+    elif spec.products_apart:
+        products = f"wx = x@kernel, uh = {recurrent}, bias[<block>]"
+    elif spec.recurrent_bias:
+        products = f"ax = x@kernel + bias[0], ah = {recurrent} + bias[1]"
+    else:
+        products = f"a = x@kernel + {recurrent} + bias"
     lines = "; ".join(f"{target} = {text.strip()}" for target, text in spec.statements)
     shapes = ", ".join(f"{name} {shape}" for name, shape in parameter_shapes(spec))
     return "\n".join(
@@ -245,6 +250,20 @@ def _structure(spec: CellSpec, backward: BackwardProgram) -> list[str]:
     first, fed = spec.states[0], _fed(spec)
     direct = backward.d_states_tm1[0]
     extra = f" + {direct.name}" if direct is not None else ""
+    if not equations.forward_program(spec).recurrent_kernel:
+        return [
+            f"a = x_t @ kernel + bias   (blocks {blocks}; no recurrent kernel)",
+            "d_kernel = sum_t x_t.T @ d_a_t;  d_bias = sum_t,batch d_a_t;  "
+            "d_x_t = d_a_t @ kernel.T",
+        ]
+    if spec.products_apart:
+        return [
+            f"wx = x_t @ kernel;  uh = {first}_tm1 @ recurrent_kernel   (blocks {blocks}; "
+            "the bias is read per block)",
+            f"d_{first}_tm1 = d_uh @ recurrent_kernel.T{extra}",
+            f"d_kernel = sum_t x_t.T @ d_wx_t;  d_recurrent_kernel = sum_t {first}_tm1.T @ "
+            "d_uh_t;  d_x_t = d_wx_t @ kernel.T",
+        ]
     if spec.recurrent_bias:
         return [
             f"ax = x_t @ kernel + bias[0];  ah = {first}_tm1 @ recurrent_kernel{fed} + bias[1]"
@@ -294,6 +313,22 @@ def _latex_structure(
     direct = backward.d_states_tm1[0]
     extra = f" + {latex_name(direct.name)}" if direct is not None else ""
     x_t = "x_{t}"
+    if not equations.forward_program(spec).recurrent_kernel:
+        forward = [("a", rf"{x_t} \, {kernel} + {bias}")]
+        return forward, [
+            (rf"\bar{{{kernel}}}", rf"\sum_{{t}} {x_t}^{{T}} \, \bar{{a}}_{{t}}"),
+            (rf"\bar{{{bias}}}", r"\sum_{t, \mathrm{batch}} \bar{a}_{t}"),
+            (r"\bar{x}_{t}", rf"\bar{{a}}_{{t}} \, {kernel}^{{T}}"),
+        ]
+    if spec.products_apart:
+        wx, uh = r"\bar{w}^{x}", r"\bar{u}^{h}"
+        forward = [("w^{x}", rf"{x_t} \, {kernel}"), ("u^{h}", rf"{h_tm1} \, {recurrent}")]
+        return forward, [
+            (latex_name(f"d_{spec.states[0]}_tm1"), rf"{uh} \, {recurrent}^{{T}}{extra}"),
+            (rf"\bar{{{kernel}}}", rf"\sum_{{t}} {x_t}^{{T}} \, {wx}_{{t}}"),
+            (rf"\bar{{{recurrent}}}", rf"\sum_{{t}} {h_tm1}^{{T}} \, {uh}_{{t}}"),
+            (r"\bar{x}_{t}", rf"{wx}_{{t}} \, {kernel}^{{T}}"),
+        ]
     if spec.recurrent_bias:
         ax, ah = r"\bar{a}^{x}", r"\bar{a}^{h}"
         forward = [
