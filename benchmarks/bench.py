@@ -734,13 +734,12 @@ def torch_counterpart(variant: str) -> str:
 
 
 def torch_equivalents() -> dict[str, str]:
-    """Every built-in variant (lstmgen.spec.VARIANTS) that a torch.nn module computes."""
+    """Every built-in variant (lstmgen.specfile.all_variants()) that a torch.nn module
+    computes."""
     from lstmgen.specfile import all_variants
 
-    VARIANTS = all_variants()
-
     found = {}
-    for variant in VARIANTS:
+    for variant in all_variants():
         try:
             found[variant] = torch_counterpart(variant)
         except Unavailable:
@@ -1646,10 +1645,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     if ALL_VARIANTS in variants:  # built-in variants without generated files: "not available"
         from lstmgen.specfile import all_variants
 
-    VARIANTS = all_variants()
-
         at = variants.index(ALL_VARIANTS)
-        variants = (*variants[:at], *VARIANTS, *variants[at + 1 :])
+        variants = (*variants[:at], *all_variants(), *variants[at + 1 :])
     impls = _split_list(args.impl) or tuple(IMPLS)
     for impl in impls:
         if impl not in IMPLS:
