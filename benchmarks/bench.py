@@ -718,7 +718,7 @@ def torch_counterpart(variant: str) -> str:
     Raises:
         Unavailable: no torch.nn module computes the variant.
     """
-    from lstmgen.spec import resolve_variant
+    from lstmgen.specfile import resolve as resolve_variant
 
     if variant in TORCH_VARIANTS:
         return TORCH_VARIANTS[variant]
