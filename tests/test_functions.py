@@ -39,6 +39,7 @@ X, Y = sp.symbols("x y")
         (D / A**3, "d_h / a_i**3", None),
         (A**8, "a_i**8", None),
         (sp.Integer(10) ** 300 * A, "1e+300 * a_i", None),
+        (act.Clip(A, -(sp.Integer(10) ** 300), 10**300), "_clip(a_i, -1e+300, 1e+300)", None),
         (A / sp.Integer(10) ** 300, "(1e-300) * a_i", None),
         (sp.Rational(2**60 + 1, 3) * A, "(3.843071682022823e+17) * a_i", None),
     ],
