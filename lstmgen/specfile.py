@@ -81,7 +81,12 @@ def load_spec(path: str | Path) -> CellSpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise SpecFileError(f"{path}: invalid TOML: {_one_line(str(error))}") from None
+        # tomllib ends its message with "(at line 3, column 5)": the line goes in front.
+        message = _one_line(str(error))
+        at = re.search(r" \(at line (\d+), column (\d+)\)$", message)
+        where = f"{path}:{at[1]}" if at else str(path)
+        problem = f"{message[: at.start()]} (column {at[2]})" if at else message
+        raise SpecFileError(f"{where}: invalid TOML: {problem}") from None
     except RecursionError:
         raise SpecFileError(f"{path}: invalid TOML: nested too deeply") from None
     lines = text.splitlines()
@@ -178,7 +183,7 @@ def _check(path: Path, data: dict, fail) -> CellSpec:
         fail("states must name at least one state", "states")
     equations = data["equations"]
     if not isinstance(equations, dict) or not all(isinstance(v, str) for v in equations.values()):
-        fail('[equations] must be a table of name = "expression" lines', "equations")
+        fail('[equations] must be a table of name = "expression" lines', "equations", "equations")
     spec = CellSpec(
         name=name,
         summary=summary,
@@ -238,7 +243,7 @@ def _check_adjoints(spec: CellSpec, forward, fail) -> None:
         try:
             printers.print_programs(forward, backward, target)
         except (TypeError, ValueError) as error:
-            fail(f"cannot print the {target} code: {shorten(error, 120)}", "equations")
+            fail(f"cannot print the {target} code: {shorten(error, 120)}", "equations", "equations")
 
 
 def _read(statement) -> set:
