@@ -119,8 +119,8 @@ def parse_expression(
     Args:
         text: the expression, e.g. ``"f * c_tm1 + i * g"``.
         names: the names the expression may use.
-        functions: the callables it may call, each with one argument (``clip`` is part
-            of the language and needs no entry).
+        functions: the callables it may call, each with one argument (``clip``, ``max``,
+            ``min`` and ``activations.UNARY`` are part of the language and need no entry).
 
     Returns:
         The SymPy expression.

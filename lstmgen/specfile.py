@@ -21,8 +21,11 @@ Format (see ``examples/``)::
     ...
 
 Expressions use lstmgen's language (``lang.py``): numbers, names, ``+ - * /``, unary
-minus, parentheses and activation calls; the text is parsed through an AST allowlist, never
-evaluated.
+minus, parentheses, integer powers ``x**n`` (``|n| <= 8``), activation calls, ``exp log sqrt
+abs log_sigmoid stop_gradient``, ``max(a, b)``, ``min(a, b)`` and ``clip(x, lo, hi)``; the
+text is parsed through an AST allowlist, never evaluated, and each line is at most 1000
+characters and 40 levels deep. The loader also derives and prints the backward step, so
+any problem of the cell surfaces here as ``file:line: problem`` (one line).
 """
 
 from __future__ import annotations
