@@ -8,7 +8,10 @@ convention; ``Max``/``Min``/``Heaviside``/``Piecewise`` never reach a printer. `
 gives each function's closed form, used only to evaluate at exact points (verification).
 ``Clip(x, lo, hi)`` (the language's ``clip`` with numeric bounds, in ``FUNCTIONS``) is not an
 activation: it has three arguments and no Keras name; its gradient ``ClipGrad`` follows
-``tf.clip_by_value``'s (1 at the bounds).
+``tf.clip_by_value``'s (1 at the bounds). The language's own functions (``UNARY``: exp, log,
+sqrt, abs, log_sigmoid, stop_gradient; ``BINARY``: max, min) follow TF's gradient kernels
+too: ``abs'(0) = 0``, and a tie of ``max``/``min`` gives the whole gradient to the first
+argument.
 
 Definitions follow Keras 3's TensorFlow backend (``keras.activations.<name>``).
 """

@@ -97,7 +97,10 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
                 problem += " (lines run in order: a name is known only after its line)"
             raise SpecError(f"{where}: {problem}", problem, number - 1) from None
         if expr is not None and not expr.free_symbols:
-            problem = f"{target} = {expr} reads no name; write the number where it is used"
+            problem = (
+                f"{shorten(f'{target} = {text.strip()}')} reads no name; "
+                "write the number where it is used"
+            )
             raise SpecError(f"{where}: {problem}", problem, number - 1)
         symbol = sp.Symbol(target)
         names[target] = symbol

@@ -22,7 +22,7 @@ from fractions import Fraction
 
 import sympy as sp
 
-from .activations import BINARY, FUNCTIONS, UNARY
+from .activations import BINARY, FUNCTIONS, UNARY, to_elementary
 
 MAX_LENGTH = 1000
 MAX_DEPTH = 40
@@ -119,8 +119,8 @@ def parse_expression(
     Args:
         text: the expression, e.g. ``"f * c_tm1 + i * g"``.
         names: the names the expression may use.
-        functions: the callables it may call, each with one argument (``clip`` is part
-            of the language and needs no entry).
+        functions: the callables it may call, each with one argument (``clip``, ``max``,
+            ``min`` and ``activations.UNARY`` are part of the language and need no entry).
 
     Returns:
         The SymPy expression.
@@ -315,7 +315,10 @@ def _fold(call: sp.Expr, node: ast.Call) -> sp.Expr:
     refused if the value is not a finite real number (``log(0)``, ``sqrt(-1)``)."""
     if call.free_symbols or not isinstance(call, sp.Function):
         return call
-    value = sp.N(call, 30)
+    exact = to_elementary(call)
+    if exact.is_Rational:  # exp(0), sqrt(4), relu(-1): keep exact numbers exact
+        return exact
+    value = sp.N(exact, 30)
     if not (value.is_real and value.is_finite and value.is_Number):
         raise ExpressionError(
             f"{shorten(ast.unparse(node))} is not a finite real number",

@@ -311,7 +311,7 @@ class CellPrinter(PythonCodePrinter):
             return f"{HELPERS[cls][0]}({args})"
         # Arguments after the first are numeric bounds (``clip``): literals, ``-2.5`` not
         # ``-5 / 2`` (float(p / q) is the correctly rounded value either way).
-        bounds = (str(a) if a.is_Integer else repr(float(a)) for a in expr.args[1:])
+        bounds = (self._print_Integer(a) if a.is_Integer else repr(float(a)) for a in expr.args[1:])
         return f"{HELPERS[cls][0]}({', '.join((self._print(expr.args[0]), *bounds))})"
 
     def _print_Abs(self, expr):

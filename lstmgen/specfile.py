@@ -21,8 +21,11 @@ Format (see ``examples/``)::
     ...
 
 Expressions use lstmgen's language (``lang.py``): numbers, names, ``+ - * /``, unary
-minus, parentheses and activation calls; the text is parsed through an AST allowlist, never
-evaluated.
+minus, parentheses, integer powers ``x**n`` (``|n| <= 8``), activation calls, ``exp log sqrt
+abs log_sigmoid stop_gradient``, ``max(a, b)``, ``min(a, b)`` and ``clip(x, lo, hi)``; the
+text is parsed through an AST allowlist, never evaluated, and each line is at most 1000
+characters and 40 levels deep. The loader also derives and prints the backward step, so
+any problem of the cell surfaces here as ``file:line: problem`` (one line).
 """
 
 from __future__ import annotations
@@ -119,7 +122,12 @@ def load_spec(path: str | Path, builtin: bool = False) -> CellSpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise SpecFileError(f"{path}: invalid TOML: {_one_line(str(error))}") from None
+        # tomllib ends its message with "(at line 3, column 5)": the line goes in front.
+        message = _one_line(str(error))
+        at = re.search(r" \(at line (\d+), column (\d+)\)$", message)
+        where = f"{path}:{at[1]}" if at else str(path)
+        problem = f"{message[: at.start()]} (column {at[2]})" if at else message
+        raise SpecFileError(f"{where}: invalid TOML: {problem}") from None
     except RecursionError:
         raise SpecFileError(f"{path}: invalid TOML: nested too deeply") from None
     lines = text.splitlines()
@@ -245,7 +253,7 @@ def _check(path: Path, data: dict, fail, source: str) -> CellSpec:
         fail("states must name at least one state", "states")
     equations = data["equations"]
     if not isinstance(equations, dict) or not all(isinstance(v, str) for v in equations.values()):
-        fail('[equations] must be a table of name = "expression" lines', "equations")
+        fail('[equations] must be a table of name = "expression" lines', "equations", "equations")
     spec = CellSpec(
         name=name,
         summary=summary,
@@ -308,7 +316,7 @@ def _check_adjoints(spec: CellSpec, forward, fail) -> None:
         try:
             printers.print_programs(forward, backward, target)
         except (TypeError, ValueError) as error:
-            fail(f"cannot print the {target} code: {shorten(error, 120)}", "equations")
+            fail(f"cannot print the {target} code: {shorten(error, 120)}", "equations", "equations")
 
 
 def _read(statement) -> set:
