@@ -238,7 +238,7 @@ def test_large_inputs_do_not_warn():
 # --- whole cells: every new function through the exact, numeric and autodiff checks ----------
 
 SLSTM = """\
-name = "slstm"
+name = "xlstm_slstm"
 summary = "xLSTM sLSTM cell: exponential gating with a log-domain stabilizer m"
 blocks = ["i", "f", "z", "o"]
 states = ["h", "c", "n", "m"]
