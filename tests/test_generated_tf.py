@@ -31,6 +31,7 @@ from tf_helpers import (
 )
 
 from lstmgen import emit
+from lstmgen.equations import forward_program
 from lstmgen.spec import CellSpec
 from lstmgen.verify import load_module
 
@@ -81,11 +82,14 @@ def test_module_api(variant):
     blocks = len(spec.blocks)
     assert module.VARIANT == variant
     assert module.STATE_NAMES == spec.states
-    assert module.PARAM_NAMES[:3] == ("kernel", "recurrent_kernel", "bias")
+    # A cell whose recurrence is per unit (IndRNN, QRNN, ...) has no recurrent kernel at all.
+    recurrent = ("recurrent_kernel",) * forward_program(spec).recurrent_kernel
+    assert module.PARAM_NAMES[: 2 + len(recurrent)] == ("kernel", *recurrent, "bias")
     shapes = param_shapes(module, 4, 5)
     assert tuple(shapes) == module.PARAM_NAMES
     assert shapes["kernel"] == (4, blocks * 5)
-    assert shapes["recurrent_kernel"] == (state_widths(module, 5)[0], blocks * 5)
+    if recurrent:
+        assert shapes["recurrent_kernel"] == (state_widths(module, 5)[0], blocks * 5)
     assert shapes["bias"] == ((2, blocks * 5) if spec.recurrent_bias else (blocks * 5,))
     assert module.LAYER.__name__ == spec.class_name
     assert getattr(module, f"{spec.class_name}Cell")

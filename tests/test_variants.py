@@ -203,34 +203,39 @@ def test_layer_weights_and_initialization(variant):
     assert [tuple(w.shape) for w in layer.weights] == list(
         param_shapes(module, FEATURES, UNITS).values()
     )
-    bias = layer.get_weights()[2]
+    weights = dict(zip(module.PARAM_NAMES, layer.get_weights(), strict=True))
+    bias = weights["bias"]
     forget = np.repeat([float(block == "f") for block in spec.blocks], UNITS)
     np.testing.assert_array_equal(bias, np.broadcast_to(forget, bias.shape))
-    unit_count = len(spec.unit_params)
-    for weight in layer.get_weights()[3 : 3 + unit_count]:
-        np.testing.assert_array_equal(weight, np.zeros(UNITS))
+    for name in spec.unit_params:
+        np.testing.assert_array_equal(weights[name], np.zeros(UNITS))
+    for vector in spec.vectors:  # their initializers: LayerNorm's gammas ones, betas zeros
+        if vector.initializer in ("ones", "zeros"):
+            expected = np.ones if vector.initializer == "ones" else np.zeros
+            np.testing.assert_array_equal(
+                weights[vector.name], expected(weights[vector.name].shape)
+            )
     if "f" not in spec.blocks:
         # No forget gate block, no unit_forget_bias (Keras rejects the unknown argument).
         with pytest.raises(ValueError, match="unit_forget_bias"):
             module.LAYER(UNITS, **sizes, unit_forget_bias=True)
-    matrices = [m.name for m in spec.matrix_params]
     if spec.unit_params:
-        ones = module.LAYER(UNITS, **sizes, peephole_initializer="ones", use_bias=False)
+        argument = (
+            "peephole" if all(p.startswith("peephole_") for p in spec.unit_params) else "unit_param"
+        )
+        ones = module.LAYER(UNITS, **sizes, **{f"{argument}_initializer": "ones"}, use_bias=False)
         ones.build((None, None, FEATURES))
-        assert [w.name for w in ones.weights] == [
-            "kernel",
-            "recurrent_kernel",
-            *spec.unit_params,
-            *matrices,
-        ]
-        for weight in ones.get_weights()[2 : 2 + unit_count]:
-            np.testing.assert_array_equal(weight, np.ones(UNITS))
+        names = [name for name in module.PARAM_NAMES if name != "bias"]
+        assert [w.name for w in ones.weights] == names
+        unbiased = dict(zip(names, ones.get_weights(), strict=True))
+        for name in spec.unit_params:
+            np.testing.assert_array_equal(unbiased[name], np.ones(UNITS))
     for m in spec.matrix_params:
         # Each weight matrix has its own initializer argument (Keras naming: no "_kernel").
         argument = m.name.removesuffix("_kernel") + "_initializer"
         seeded = module.LAYER(UNITS, **sizes, **{argument: "identity"})
         seeded.build((None, None, FEATURES))
-        weight = seeded.get_weights()[3 + unit_count + matrices.index(m.name)]
+        weight = dict(zip(module.PARAM_NAMES, seeded.get_weights(), strict=True))[m.name]
         np.testing.assert_array_equal(weight, np.eye(*weight.shape))
 
 

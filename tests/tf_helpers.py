@@ -7,7 +7,9 @@ import numpy as np
 import tensorflow as tf
 from generated_modules import GENERATED, load_generated, param_shapes, state_widths
 
-from lstmgen.spec import VARIANTS as SPECS
+from lstmgen.specfile import all_variants
+
+SPECS = all_variants()
 
 # On GPUs TensorFlow multiplies float32 matrices in TF32 by default (~1e-3 relative);
 # the float32 comparisons below mean IEEE float32 on either side.
