@@ -424,12 +424,18 @@ def _reduction_line(reduction: Reduction, printer: CellPrinter) -> str:
 
 
 def _reduction_adjoint_line(adjoint: ReductionAdjoint, target: str) -> str:
-    """``d_m_each = np.mean(d_m, axis=-1, keepdims=True) / 4``: the row's adjoint (the sum
-    of the per-unit shares) over the count of reduced elements, for a mean."""
+    """``d_m_each = np.broadcast_to(np.mean(d_m, axis=-1, keepdims=True) / 4, d_m.shape)``:
+    the row's adjoint (the sum of the per-unit shares) over the count of reduced elements,
+    for a mean; as wide as the shares, so that a term's adjoint made of it alone (the
+    adjoint of ``u`` in ``mean([u, v])``) is units wide too."""
     count = len(adjoint.reduction.terms)
     function = _REDUCE[target, adjoint.reduction.op]
-    line = f"{adjoint.each} = {function}({adjoint.d_output}, axis=-1, keepdims=True)"
-    return f"{line} / {count}" if adjoint.reduction.op == "mean" and count > 1 else line
+    share = f"{function}({adjoint.d_output}, axis=-1, keepdims=True)"
+    if adjoint.reduction.op == "mean" and count > 1:
+        share = f"{share} / {count}"
+    alias = ALIAS[target]
+    shape = f"{adjoint.d_output}.shape" if target != "tf" else f"tf.shape({adjoint.d_output})"
+    return f"{adjoint.each} = {alias}.broadcast_to({share}, {shape})"
 
 
 def _concatenated_source(sources: list[str], target: str) -> str:
