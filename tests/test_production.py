@@ -227,3 +227,20 @@ def test_gru_config_moves_onto_the_generated_layer():
     reference = keras.layers.GRU(UNITS, reset_after=True)
     layer = load("gru").LAYER.from_config(reference.get_config())
     assert layer.get_config()["activation"] == "tanh"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"recurrent_dropout": 0.2},
+        {"recurrent_initializer": "orthogonal"},
+        {"recurrent_regularizer": "l2"},
+        {"recurrent_constraint": "non_neg"},
+    ],
+)
+def test_a_cell_without_recurrent_kernel_refuses_its_arguments_by_name(arguments):
+    (name,) = arguments
+    with pytest.raises(ValueError, match=f"{name}.*'qrnn' has no recurrent kernel"):
+        load("qrnn").LAYER(UNITS, **arguments)
+    # dropout on the input still applies
+    assert load("qrnn").LAYER(UNITS, dropout=0.2).cell.dropout == 0.2
