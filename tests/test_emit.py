@@ -57,7 +57,7 @@ def test_output_compiles_and_imports_only_its_framework(variant, target):
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
             imported.add(node.module.split(".")[0])
-    allowed = {"numpy"} if target == "numpy" else {"tensorflow", "keras"}
+    allowed = {"numpy": {"numpy"}, "tf": {"tensorflow", "keras"}, "jax": {"jax"}}[target]
     assert imported and imported <= allowed
     for forbidden in ("/work", "/root", "/tmp", "lstmgen 0.", "sympy"):
         assert forbidden not in source
