@@ -1314,7 +1314,7 @@ def format_goals(goals: list[dict], shape: Shape) -> str:
         }
         lines.append(
             f"  {g['variant']:<26} {IMPLS[g['impl']]:<27} {g['pass']:<17}"
-            f" / {base[g['baseline']]:<20} {_fmt(g['ratio'], '6.2f'):>6}"
+            f" / {base.get(g['baseline'], g['baseline']):<20} {_fmt(g['ratio'], '6.2f'):>6}"
             f"  (<= {g['limit']:.2f})  {verdict}"
         )
     return "\n".join(lines)
