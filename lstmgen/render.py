@@ -247,6 +247,8 @@ class ModuleContext:
     # ``input_group`` / ``recurrent_group``: the group the kernel / recurrent kernel feeds.
     recurrent_bias: bool
     preactivation_groups: tuple[PreactivationGroup, ...]
+    # The names of the groups the backward step reads, as a tuple of string literals.
+    taped_group_names: str
     input_group: str
     recurrent_group: str
     bias_shape: str
@@ -538,6 +540,7 @@ def module_context(
             )
             for group in spec.preactivation_groups
         ),
+        taped_group_names=names_source(taped_groups),
         input_group=spec.preactivation_groups[0],
         recurrent_group=spec.preactivation_groups[-1],
         n_preactivations=len(forward.preactivations),

@@ -42,6 +42,8 @@ STATE_NAMES = ("h", "c", "i", "f", "o")
 STATE_SIZES = ("units", "units", "units", "units", "units")
 PARAM_NAMES = ("kernel", "recurrent_kernel", "bias", "peephole_i", "peephole_f", "peephole_o", "gate_recurrent_kernel")
 _BLOCKS = 4
+# The cell's inputs (pre-activation groups) that the backward step reads.
+_TAPED_INPUTS = ()
 
 
 def param_shapes(input_dim, units):
@@ -258,8 +260,9 @@ def _checked(params, x, initial_state, mask):
     return checked, x, state, _check_mask(mask, batch, time)
 
 
-def _forward(checked, x, state, keep):
-    """``forward`` on checked arguments; ``keep``: None or (time, batch, 1) booleans."""
+def _forward(checked, x, state, keep, taping=True):
+    """``forward`` on checked arguments; ``keep``: None or (time, batch, 1) booleans. Without
+    ``taping`` (``rnn`` outside differentiation) the step keeps nothing for backward."""
     kernel, recurrent_kernel, bias, peephole_i, peephole_f, peephole_o, gate_recurrent_kernel = (checked[name] for name in PARAM_NAMES)
     cell_parameters = _cell_parameters(checked)
     # The input projection does not depend on the recurrence: one GEMM for every step.
@@ -276,13 +279,25 @@ def _forward(checked, x, state, keep):
             new_state = tuple(
                 jnp.where(keep_t, new, old) for new, old in zip(new_state, state, strict=True)
             )
-        return new_state, (new_state, values, preactivations)
+        if not taping:
+            return new_state, (new_state, (), {})
+        taped = {name: preactivations[name] for name in _TAPED_INPUTS}
+        return new_state, (new_state, values, taped)
 
     final_state, (sequences, values, preactivations) = lax.scan(
         forward_step, state, (a_x, keep)
     )
+    outputs, shown = sequences[0], None
+    if keep is not None:
+        # The output repeats the previous one at a masked step, so step t shows the carried
+        # state once any step up to t was unmasked (zeros before that).
+        shown = jnp.cumsum(keep, axis=0) > 0
+        outputs = jnp.where(shown, outputs, 0)
+    outputs = jnp.swapaxes(outputs, 0, 1)
+    if not taping:
+        return outputs, final_state, None
     # Index t of a state's sequence holds the state entering step t (the initial one at 0).
-    tape = {"x": x_steps, "keep": keep}
+    tape = {"x": x_steps, "keep": keep, "shown": shown}
     tape["h"] = jnp.concatenate((state[0][None], sequences[0]))
     tape["c"] = jnp.concatenate((state[1][None], sequences[1]))
     tape["i"] = jnp.concatenate((state[2][None], sequences[2]))
@@ -290,13 +305,8 @@ def _forward(checked, x, state, keep):
     tape["o"] = jnp.concatenate((state[4][None], sequences[4]))
     tape["g"] = values[0]
     tape["tanh_c"] = values[1]
-    outputs = sequences[0]
-    if keep is not None:
-        # The output repeats the previous one at a masked step, so step t shows the carried
-        # state once any step up to t was unmasked (zeros before that).
-        tape["shown"] = jnp.cumsum(keep, axis=0) > 0
-        outputs = jnp.where(tape["shown"], outputs, 0)
-    return jnp.swapaxes(outputs, 0, 1), final_state, tape
+    tape.update(preactivations)
+    return outputs, final_state, tape
 
 
 def _backward(checked, tape, d_outputs, d_state):
@@ -451,7 +461,7 @@ def step(params, x_t, state):
 
 @jax.custom_vjp
 def _rnn(checked, x, state, keep):
-    outputs, final_state, _ = _forward(checked, x, state, keep)
+    outputs, final_state, _ = _forward(checked, x, state, keep, taping=False)
     return outputs, final_state
 
 
