@@ -262,10 +262,14 @@ def _backward(checked, tape, d_outputs, d_state):
         tape["r"],
         tape["hh"],
     )
+    # The recurrent product's weight gradients are summed in the loop, as JAX's autodiff
+    # does: no (time, batch, blocks * units) array of the recurrent group's adjoints.
+    h_tm1_steps = tape["h"][:-1]
+    recurrent_sums = (jnp.zeros_like(recurrent_kernel), jnp.zeros_like(recurrent_kernel[0]))
 
     def backward_step(carry, inputs):
-        d_state, sums = carry
-        d_output_t, keep_t, reads_t = inputs
+        d_state, sums, recurrent_sums = carry
+        d_output_t, keep_t, reads_t, h_tm1_t = inputs
         (d_h,) = d_state
         d_h = d_h + d_output_t
         if keep_t is not None:
@@ -273,28 +277,33 @@ def _backward(checked, tape, d_outputs, d_state):
             d_around = tuple(jnp.where(keep_t, 0, d) for d in (d_h,))
             (d_h,) = (jnp.where(keep_t, d, 0) for d in (d_h,))
         d_inputs, d_h_tm1 = _cell_backward(
-            *(d_h,), *reads_t, *cell_parameters_t
+            d_h, *reads_t, *cell_parameters_t
         )
         d_h = d_inputs[-1] @ recurrent_kernel_t + d_h_tm1
         d_state = (d_h,)
         if keep_t is not None:
             d_state = tuple(d + d_skip for d, d_skip in zip(d_state, d_around, strict=True))
-        return (d_state, sums), d_inputs
+        steps = (h_tm1_t.T @ d_inputs[-1], d_inputs[-1].sum(axis=0))
+        recurrent_sums = tuple(
+            total + step for total, step in zip(recurrent_sums, steps, strict=True)
+        )
+        return (d_state, sums, recurrent_sums), d_inputs[0]
 
     sums = tuple(jnp.zeros_like(p) for p in _cell_parameters(checked))
-    (d_initial_state, sums), d_inputs = lax.scan(
-        backward_step, (d_state, sums), (d_output_steps, keep, reads), reverse=True
+    (d_initial_state, sums, recurrent_sums), d_input_steps = lax.scan(
+        backward_step,
+        (d_state, sums, recurrent_sums),
+        (d_output_steps, keep, reads, h_tm1_steps),
+        reverse=True,
     )
     # Weight and input gradients as single GEMMs over every step.
-    d_ax_rows = d_inputs[0].reshape(time * batch, -1)
-    d_ah_rows = d_inputs[1].reshape(time * batch, -1)
+    d_ax_rows = d_input_steps.reshape(time * batch, -1)
     x_rows = x_steps.reshape(time * batch, input_dim)
-    h_rows = tape["h"][:-1].reshape(time * batch, -1)
-    d_recurrent_kernel = h_rows.T @ d_ah_rows
+    d_recurrent_kernel, d_recurrent_bias = recurrent_sums
     d_params = {
         "kernel": x_rows.T @ d_ax_rows,
         "recurrent_kernel": d_recurrent_kernel,
-        "bias": jnp.stack((d_ax_rows.sum(axis=0), d_ah_rows.sum(axis=0))),
+        "bias": jnp.stack((d_ax_rows.sum(axis=0), d_recurrent_bias)),
     }
     d_x = (d_ax_rows @ kernel.T).reshape(time, batch, input_dim)
     return d_params, jnp.swapaxes(d_x, 0, 1), d_initial_state

@@ -511,10 +511,14 @@ def _backward(checked, tape, d_outputs, d_state):
         tape["var_s"],
         tape["tanh_c"],
     )
+    # The recurrent product's weight gradients are summed in the loop, as JAX's autodiff
+    # does: no (time, batch, blocks * units) array of the recurrent group's adjoints.
+    h_tm1_steps = tape["h"][:-1]
+    recurrent_sums = (jnp.zeros_like(recurrent_kernel), jnp.zeros_like(recurrent_kernel[0]))
 
     def backward_step(carry, inputs):
-        d_state, sums = carry
-        d_output_t, keep_t, reads_t = inputs
+        d_state, sums, recurrent_sums = carry
+        d_output_t, keep_t, reads_t, h_tm1_t = inputs
         (d_h, d_c) = d_state
         d_h = d_h + d_output_t
         if keep_t is not None:
@@ -522,7 +526,7 @@ def _backward(checked, tape, d_outputs, d_state):
             d_around = tuple(jnp.where(keep_t, 0, d) for d in (d_h, d_c))
             (d_h, d_c) = (jnp.where(keep_t, d, 0) for d in (d_h, d_c))
         d_inputs, d_c_tm1, d_bias_i, d_bias_f, d_bias_c, d_bias_o, d_kernel_norm_gamma_i, d_kernel_norm_gamma_f, d_kernel_norm_gamma_c, d_kernel_norm_gamma_o, d_kernel_norm_beta_i, d_kernel_norm_beta_f, d_kernel_norm_beta_c, d_kernel_norm_beta_o, d_recurrent_norm_gamma_i, d_recurrent_norm_gamma_f, d_recurrent_norm_gamma_c, d_recurrent_norm_gamma_o, d_recurrent_norm_beta_i, d_recurrent_norm_beta_f, d_recurrent_norm_beta_c, d_recurrent_norm_beta_o, d_state_norm_gamma, d_state_norm_beta = _cell_backward(
-            *(d_h, d_c), *reads_t, *cell_parameters_t
+            d_h, d_c, *reads_t, *cell_parameters_t
         )
         d_h = d_inputs[-1] @ recurrent_kernel_t
         d_c = d_c_tm1
@@ -555,11 +559,18 @@ def _backward(checked, tape, d_outputs, d_state):
             d_state_norm_beta.sum(axis=0),
         )
         sums = tuple(total + step for total, step in zip(sums, steps, strict=True))
-        return (d_state, sums), d_inputs
+        steps = (h_tm1_t.T @ d_inputs[-1], d_inputs[-1].sum(axis=0))
+        recurrent_sums = tuple(
+            total + step for total, step in zip(recurrent_sums, steps, strict=True)
+        )
+        return (d_state, sums, recurrent_sums), d_inputs[0]
 
     sums = tuple(jnp.zeros_like(p) for p in _cell_parameters(checked))
-    (d_initial_state, sums), d_inputs = lax.scan(
-        backward_step, (d_state, sums), (d_output_steps, keep, reads), reverse=True
+    (d_initial_state, sums, recurrent_sums), d_input_steps = lax.scan(
+        backward_step,
+        (d_state, sums, recurrent_sums),
+        (d_output_steps, keep, reads, h_tm1_steps),
+        reverse=True,
     )
     (
         d_bias_i_total,
@@ -586,11 +597,9 @@ def _backward(checked, tape, d_outputs, d_state):
         d_state_norm_beta_total,
     ) = sums
     # Weight and input gradients as single GEMMs over every step.
-    d_wx_rows = d_inputs[0].reshape(time * batch, -1)
-    d_uh_rows = d_inputs[1].reshape(time * batch, -1)
+    d_wx_rows = d_input_steps.reshape(time * batch, -1)
     x_rows = x_steps.reshape(time * batch, input_dim)
-    h_rows = tape["h"][:-1].reshape(time * batch, -1)
-    d_recurrent_kernel = h_rows.T @ d_uh_rows
+    d_recurrent_kernel, d_recurrent_bias = recurrent_sums
     d_params = {
         "kernel": x_rows.T @ d_wx_rows,
         "recurrent_kernel": d_recurrent_kernel,

@@ -278,10 +278,11 @@ def _backward(checked, tape, d_outputs, d_state):
         tape["o"],
         tape["tanh_c"],
     )
+    h_tm1_steps, recurrent_sums = None, ()
 
     def backward_step(carry, inputs):
-        d_state, sums = carry
-        d_output_t, keep_t, reads_t = inputs
+        d_state, sums, recurrent_sums = carry
+        d_output_t, keep_t, reads_t, h_tm1_t = inputs
         (d_h, d_c) = d_state
         d_h = d_h + d_output_t
         if keep_t is not None:
@@ -289,21 +290,24 @@ def _backward(checked, tape, d_outputs, d_state):
             d_around = tuple(jnp.where(keep_t, 0, d) for d in (d_h, d_c))
             (d_h, d_c) = (jnp.where(keep_t, d, 0) for d in (d_h, d_c))
         d_inputs, d_c_tm1 = _cell_backward(
-            *(d_h, d_c), *reads_t, *cell_parameters_t
+            d_h, d_c, *reads_t, *cell_parameters_t
         )
         d_h = d_inputs[-1] @ recurrent_kernel_t
         d_c = d_c_tm1
         d_state = (d_h, d_c)
         if keep_t is not None:
             d_state = tuple(d + d_skip for d, d_skip in zip(d_state, d_around, strict=True))
-        return (d_state, sums), d_inputs
+        return (d_state, sums, recurrent_sums), d_inputs[0]
 
     sums = tuple(jnp.zeros_like(p) for p in _cell_parameters(checked))
-    (d_initial_state, sums), d_inputs = lax.scan(
-        backward_step, (d_state, sums), (d_output_steps, keep, reads), reverse=True
+    (d_initial_state, sums, recurrent_sums), d_input_steps = lax.scan(
+        backward_step,
+        (d_state, sums, recurrent_sums),
+        (d_output_steps, keep, reads, h_tm1_steps),
+        reverse=True,
     )
     # Weight and input gradients as single GEMMs over every step.
-    d_a_rows = d_inputs[0].reshape(time * batch, -1)
+    d_a_rows = d_input_steps.reshape(time * batch, -1)
     x_rows = x_steps.reshape(time * batch, input_dim)
     h_rows = tape["h"][:-1].reshape(time * batch, -1)
     d_recurrent_kernel = h_rows.T @ d_a_rows
