@@ -143,12 +143,7 @@ def _check_params(params, input_dim, dtype):
 def _cell_parameters(checked, transpose=False):
     """What each ``_cell`` call passes after the states: the per-unit parameters, then the
     weight blocks multiplied inside the step (transposed for ``_cell_backward``)."""
-    kernel, recurrent_kernel, bias = (checked[name] for name in PARAM_NAMES)
-    blocks = (
-    )
-    return (
-        *(block.T if transpose else block for block in blocks),
-    )
+    return ()  # the cell reads its inputs and states only
 
 
 def _check_input(name, x, ndim, shape):

@@ -123,11 +123,8 @@ def _cell_parameters(checked, transpose=False):
     """What each ``_cell`` call passes after the states: the per-unit parameters, then the
     weight blocks multiplied inside the step (transposed for ``_cell_backward``)."""
     kernel, bias, recurrent_weight = (checked[name] for name in PARAM_NAMES)
-    blocks = (
-    )
     return (
         recurrent_weight,
-        *(block.T if transpose else block for block in blocks),
     )
 
 

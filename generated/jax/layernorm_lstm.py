@@ -341,8 +341,6 @@ def _cell_parameters(checked, transpose=False):
     kernel_norm_beta_i, kernel_norm_beta_f, kernel_norm_beta_c, kernel_norm_beta_o = jnp.split(kernel_norm_beta, 4)
     recurrent_norm_gamma_i, recurrent_norm_gamma_f, recurrent_norm_gamma_c, recurrent_norm_gamma_o = jnp.split(recurrent_norm_gamma, 4)
     recurrent_norm_beta_i, recurrent_norm_beta_f, recurrent_norm_beta_c, recurrent_norm_beta_o = jnp.split(recurrent_norm_beta, 4)
-    blocks = (
-    )
     return (
         bias_i,
         bias_f,
@@ -366,7 +364,6 @@ def _cell_parameters(checked, transpose=False):
         recurrent_norm_beta_o,
         state_norm_gamma,
         state_norm_beta,
-        *(block.T if transpose else block for block in blocks),
     )
 
 

@@ -166,13 +166,10 @@ def _cell_parameters(checked, transpose=False):
     """What each ``_cell`` call passes after the states: the per-unit parameters, then the
     weight blocks multiplied inside the step (transposed for ``_cell_backward``)."""
     kernel, recurrent_kernel, bias, peephole_i, peephole_f, peephole_o = (checked[name] for name in PARAM_NAMES)
-    blocks = (
-    )
     return (
         peephole_i,
         peephole_f,
         peephole_o,
-        *(block.T if transpose else block for block in blocks),
     )
 
 

@@ -143,12 +143,9 @@ def _cell_parameters(checked, transpose=False):
     """What each ``_cell`` call passes after the states: the per-unit parameters, then the
     weight blocks multiplied inside the step (transposed for ``_cell_backward``)."""
     kernel, bias, peephole_f, peephole_r = (checked[name] for name in PARAM_NAMES)
-    blocks = (
-    )
     return (
         peephole_f,
         peephole_r,
-        *(block.T if transpose else block for block in blocks),
     )
 
 
