@@ -28,7 +28,7 @@ def test_renders_are_identical_under_different_hash_seeds():
         "import hashlib; from lstmgen import emit; from lstmgen.spec import resolve_variant;"
         "print(hashlib.sha256(''.join(emit.build(resolve_variant(v), t) for v in "
         "('lstm', 'lstm_hard_sigmoid_keras2', 'lstm_ra-selu_act-leaky_relu') "
-        "for t in ('numpy', 'tf')).encode()).hexdigest())"
+        "for t in ('numpy', 'tf', 'jax')).encode()).hexdigest())"
     )
     digests = {
         subprocess.run(
