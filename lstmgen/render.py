@@ -82,11 +82,13 @@ class TapeRead:
     width: str = "units"
 
     @property
-    def steps(self) -> str:
-        """The slice of ``tape[key]`` whose step t the driver reads at step t (JAX scans
-        over it): ``[:-1]`` for a previous state, ``[1:]`` for a new state (a state's
-        sequence holds the initial state first), else the whole sequence."""
-        return {"state_tm1": "[:-1]", "state": "[1:]"}.get(self.kind, "")
+    def sequence(self) -> str:
+        """JAX: the source of the (time, ...) sequence whose step t the backward step reads:
+        ``tape["c"]`` (a JAX tape holds each state entering each step), or for a new state
+        ``_after_steps(tape, "c")``."""
+        if self.kind == "state":
+            return f'_after_steps(tape, "{self.key}")'
+        return f'tape["{self.key}"]'
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,8 @@ class ModuleContext:
     tape_values_tuple: str
     tape_reads: tuple[TapeRead, ...]
     tape_preactivations: bool
+    # Whether the backward step reads a state after the step (``c``, not only ``c_tm1``).
+    reads_new_states: bool
     backward_returns: str
     backward_assign: str
     keras_layer: str
@@ -500,6 +504,7 @@ def module_context(
         tape_values_tuple=tuple_source(tape_values),
         tape_reads=tuple(reads),
         tape_preactivations=tape_preactivations,
+        reads_new_states=any(r.kind == "state" for r in reads),
         backward_returns=", ".join(direct),
         backward_assign=f"{', '.join(direct)} = " if direct else "",
         keras_layer=spec.keras_layer,

@@ -57,7 +57,8 @@ STATE_NAMES = ("h", "c")
 STATE_SIZES = ("units", "units")
 PARAM_NAMES = ("kernel", "recurrent_kernel", "bias", "kernel_norm_gamma", "kernel_norm_beta", "recurrent_norm_gamma", "recurrent_norm_beta", "state_norm_gamma", "state_norm_beta")
 _BLOCKS = 4
-# The cell's inputs (pre-activation groups) that the backward step reads.
+# The states and the cell's inputs (pre-activation groups) that the backward step reads.
+_TAPED_STATES = ("h", "c")
 _TAPED_INPUTS = ()
 
 
@@ -431,14 +432,16 @@ def _forward(checked, x, state, keep, taping=True):
                 jnp.where(keep_t, new, old) for new, old in zip(new_state, state, strict=True)
             )
         if not taping:
-            return new_state, (new_state, (), {})
-        taped = {name: preactivations[name] for name in _TAPED_INPUTS}
-        return new_state, (new_state, values, taped)
+            return new_state, (new_state[0], (), {})
+        # The states entering the step (the backward step reads them), and its inputs.
+        taped = {
+            name: s for name, s in zip(STATE_NAMES, state, strict=True) if name in _TAPED_STATES
+        }
+        taped.update((name, preactivations[name]) for name in _TAPED_INPUTS)
+        return new_state, (new_state[0], values, taped)
 
-    final_state, (sequences, values, preactivations) = lax.scan(
-        forward_step, state, (a_x, keep)
-    )
-    outputs, shown = sequences[0], None
+    final_state, (outputs, values, taped) = lax.scan(forward_step, state, (a_x, keep))
+    shown = None
     if keep is not None:
         # The output repeats the previous one at a masked step, so step t shows the carried
         # state once any step up to t was unmasked (zeros before that).
@@ -447,10 +450,8 @@ def _forward(checked, x, state, keep, taping=True):
     outputs = jnp.swapaxes(outputs, 0, 1)
     if not taping:
         return outputs, final_state, None
-    # Index t of a state's sequence holds the state entering step t (the initial one at 0).
-    tape = {"x": x_steps, "keep": keep, "shown": shown}
-    tape["h"] = jnp.concatenate((state[0][None], sequences[0]))
-    tape["c"] = jnp.concatenate((state[1][None], sequences[1]))
+    # Step t of a state's sequence is the state entering step t (the initial one at 0).
+    tape = {"x": x_steps, "keep": keep, "shown": shown, "final": final_state, **taped}
     tape["dx_i"] = values[0]
     tape["dx_f"] = values[1]
     tape["dx_c"] = values[2]
@@ -470,7 +471,6 @@ def _forward(checked, x, state, keep, taping=True):
     tape["ds"] = values[16]
     tape["var_s"] = values[17]
     tape["tanh_c"] = values[18]
-    tape.update(preactivations)
     return outputs, final_state, tape
 
 
@@ -487,7 +487,7 @@ def _backward(checked, tape, d_outputs, d_state):
         d_output_steps = jnp.where(tape["shown"], d_output_steps, 0)
     # The backward cell's tape arguments, one (time, ...) sequence each.
     reads = (
-        tape["c"][:-1],
+        tape["c"],
         tape["dx_i"],
         tape["dx_f"],
         tape["dx_c"],
@@ -510,7 +510,7 @@ def _backward(checked, tape, d_outputs, d_state):
     )
     # The recurrent product's weight gradients are summed in the loop, as JAX's autodiff
     # does: no (time, batch, blocks * units) array of the recurrent group's adjoints.
-    h_tm1_steps = tape["h"][:-1]
+    h_tm1_steps = tape["h"]
     recurrent_sums = (jnp.zeros_like(recurrent_kernel), jnp.zeros_like(recurrent_kernel[0]))
 
     def backward_step(carry, inputs):

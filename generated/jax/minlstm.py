@@ -36,7 +36,8 @@ STATE_NAMES = ("h",)
 STATE_SIZES = ("units",)
 PARAM_NAMES = ("kernel", "bias")
 _BLOCKS = 3
-# The cell's inputs (pre-activation groups) that the backward step reads.
+# The states and the cell's inputs (pre-activation groups) that the backward step reads.
+_TAPED_STATES = ("h",)
 _TAPED_INPUTS = ("a",)
 
 
@@ -219,14 +220,16 @@ def _forward(checked, x, state, keep, taping=True):
                 jnp.where(keep_t, new, old) for new, old in zip(new_state, state, strict=True)
             )
         if not taping:
-            return new_state, (new_state, (), {})
-        taped = {name: preactivations[name] for name in _TAPED_INPUTS}
-        return new_state, (new_state, values, taped)
+            return new_state, (new_state[0], (), {})
+        # The states entering the step (the backward step reads them), and its inputs.
+        taped = {
+            name: s for name, s in zip(STATE_NAMES, state, strict=True) if name in _TAPED_STATES
+        }
+        taped.update((name, preactivations[name]) for name in _TAPED_INPUTS)
+        return new_state, (new_state[0], values, taped)
 
-    final_state, (sequences, values, preactivations) = lax.scan(
-        forward_step, state, (a_x, keep)
-    )
-    outputs, shown = sequences[0], None
+    final_state, (outputs, values, taped) = lax.scan(forward_step, state, (a_x, keep))
+    shown = None
     if keep is not None:
         # The output repeats the previous one at a masked step, so step t shows the carried
         # state once any step up to t was unmasked (zeros before that).
@@ -235,13 +238,11 @@ def _forward(checked, x, state, keep, taping=True):
     outputs = jnp.swapaxes(outputs, 0, 1)
     if not taping:
         return outputs, final_state, None
-    # Index t of a state's sequence holds the state entering step t (the initial one at 0).
-    tape = {"x": x_steps, "keep": keep, "shown": shown}
-    tape["h"] = jnp.concatenate((state[0][None], sequences[0]))
+    # Step t of a state's sequence is the state entering step t (the initial one at 0).
+    tape = {"x": x_steps, "keep": keep, "shown": shown, "final": final_state, **taped}
     tape["f"] = values[0]
     tape["i"] = values[1]
     tape["hh"] = values[2]
-    tape.update(preactivations)
     return outputs, final_state, tape
 
 
@@ -258,7 +259,7 @@ def _backward(checked, tape, d_outputs, d_state):
     # The backward cell's tape arguments, one (time, ...) sequence each.
     reads = (
         tape["a"],
-        tape["h"][:-1],
+        tape["h"],
         tape["f"],
         tape["i"],
         tape["hh"],

@@ -39,7 +39,8 @@ STATE_NAMES = ("h", "c", "n", "m")
 STATE_SIZES = ("units", "units", "units", "units")
 PARAM_NAMES = ("kernel", "recurrent_kernel", "bias")
 _BLOCKS = 4
-# The cell's inputs (pre-activation groups) that the backward step reads.
+# The states and the cell's inputs (pre-activation groups) that the backward step reads.
+_TAPED_STATES = ("h", "c", "n")
 _TAPED_INPUTS = ("a",)
 
 
@@ -157,6 +158,13 @@ def _cell_backward(
     return d_inputs, d_c_tm1, d_n_tm1, d_m_tm1
 
 
+def _after_steps(tape, name):
+    """A state's sequence after each step: the states entering steps 1, 2, ... and the
+    final one."""
+    final = tape["final"][STATE_NAMES.index(name)]
+    return jnp.concatenate((tape[name][1:], final[None]))
+
+
 def _as_array(name, value, shape, dtype):
     array = jnp.asarray(value)
     if array.shape != tuple(shape):
@@ -256,14 +264,16 @@ def _forward(checked, x, state, keep, taping=True):
                 jnp.where(keep_t, new, old) for new, old in zip(new_state, state, strict=True)
             )
         if not taping:
-            return new_state, (new_state, (), {})
-        taped = {name: preactivations[name] for name in _TAPED_INPUTS}
-        return new_state, (new_state, values, taped)
+            return new_state, (new_state[0], (), {})
+        # The states entering the step (the backward step reads them), and its inputs.
+        taped = {
+            name: s for name, s in zip(STATE_NAMES, state, strict=True) if name in _TAPED_STATES
+        }
+        taped.update((name, preactivations[name]) for name in _TAPED_INPUTS)
+        return new_state, (new_state[0], values, taped)
 
-    final_state, (sequences, values, preactivations) = lax.scan(
-        forward_step, state, (a_x, keep)
-    )
-    outputs, shown = sequences[0], None
+    final_state, (outputs, values, taped) = lax.scan(forward_step, state, (a_x, keep))
+    shown = None
     if keep is not None:
         # The output repeats the previous one at a masked step, so step t shows the carried
         # state once any step up to t was unmasked (zeros before that).
@@ -272,15 +282,11 @@ def _forward(checked, x, state, keep, taping=True):
     outputs = jnp.swapaxes(outputs, 0, 1)
     if not taping:
         return outputs, final_state, None
-    # Index t of a state's sequence holds the state entering step t (the initial one at 0).
-    tape = {"x": x_steps, "keep": keep, "shown": shown}
-    tape["h"] = jnp.concatenate((state[0][None], sequences[0]))
-    tape["c"] = jnp.concatenate((state[1][None], sequences[1]))
-    tape["n"] = jnp.concatenate((state[2][None], sequences[2]))
+    # Step t of a state's sequence is the state entering step t (the initial one at 0).
+    tape = {"x": x_steps, "keep": keep, "shown": shown, "final": final_state, **taped}
     tape["lf"] = values[0]
     tape["i"] = values[1]
     tape["f"] = values[2]
-    tape.update(preactivations)
     return outputs, final_state, tape
 
 
@@ -298,13 +304,13 @@ def _backward(checked, tape, d_outputs, d_state):
     # The backward cell's tape arguments, one (time, ...) sequence each.
     reads = (
         tape["a"],
-        tape["c"][:-1],
-        tape["n"][:-1],
+        tape["c"],
+        tape["n"],
         tape["lf"],
         tape["i"],
         tape["f"],
-        tape["c"][1:],
-        tape["n"][1:],
+        _after_steps(tape, "c"),
+        _after_steps(tape, "n"),
     )
     h_tm1_steps, recurrent_sums = None, ()
 
@@ -339,7 +345,7 @@ def _backward(checked, tape, d_outputs, d_state):
     # Weight and input gradients as single GEMMs over every step.
     d_a_rows = d_input_steps.reshape(time * batch, -1)
     x_rows = x_steps.reshape(time * batch, input_dim)
-    h_rows = tape["h"][:-1].reshape(time * batch, -1)
+    h_rows = tape["h"].reshape(time * batch, -1)
     d_recurrent_kernel = h_rows.T @ d_a_rows
     d_params = {
         "kernel": x_rows.T @ d_a_rows,
