@@ -114,6 +114,8 @@ IMPLS = {
     "gen_tf": "generated TF (tf.function)",
     "gen_tf_xla": "generated TF (XLA)",
     "gen_numpy": "generated NumPy",
+    "gen_jax": "generated JAX VJP (jit)",
+    "jax_autodiff": "JAX autodiff, lax.scan (jit)",
     "torch": "torch nn.LSTM / nn.GRU",
     "bound": "GEMM bound (NumPy)",
     "bound_tf": "GEMM bound (TF graph)",
@@ -234,7 +236,8 @@ class Goal:
     and pass on variant lstm, per unit of GEMM work, ``(median / work) / (median_lstm /
     work_lstm)`` (the plain ratio of medians when the variant has lstm's weight shapes).
     ``variants`` limits the goal to those variants (empty: every variant; never lstm itself
-    for the ``"lstm"`` baseline).
+    for the ``"lstm"`` baseline). Any other baseline is an implementation (``IMPLS``): the
+    plain ratio of medians, same variant and pass.
     """
 
     impl: str
@@ -256,6 +259,8 @@ GOALS = (
         for pass_ in PASSES
     ),
     Goal("gen_tf", "forward+backward", "lstm", 1.25),
+    # The generated VJP against JAX's autodiff through lax.scan of the same generated forward.
+    Goal("gen_jax", "forward+backward", "jax_autodiff", 1.0),
 )
 
 
@@ -436,6 +441,37 @@ def make_numpy_runners(module: ModuleType, problem: Problem) -> dict[str, Runner
         _, _, tape = module.forward(params, x)
         d_params, d_x, _ = module.backward(params, tape, w)
         return {"x": d_x, **d_params}
+
+    return {"forward": forward, "forward+backward": forward_backward}
+
+
+def make_jax_runners(module: ModuleType, problem: Problem, autodiff: bool) -> dict[str, Runner]:
+    """The generated JAX module, jitted, on the CPU: ``rnn`` and its VJP (the generated
+    backward on forward's tape), or with ``autodiff`` JAX's autodiff through the ``lax.scan``
+    of the same generated ``forward``.
+
+    Raises:
+        Unavailable: JAX does not import.
+    """
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError as error:
+        raise Unavailable(f"jax not importable ({error}); pip install 'jax[cpu]'") from error
+
+    def run(params, x):
+        return module.forward(params, x)[0] if autodiff else module.rnn(params, x)[0]
+
+    params, x, w = jax.device_put((problem.params, problem.x, problem.w))
+    outputs = jax.jit(run)
+    gradients = jax.jit(jax.grad(lambda params, x: jnp.sum(run(params, x) * w), (0, 1)))
+
+    def forward() -> Results:
+        return {"outputs": np.asarray(outputs(params, x))}
+
+    def forward_backward() -> Results:
+        d_params, d_x = gradients(params, x)
+        return {"x": np.asarray(d_x), **{k: np.asarray(v) for k, v in d_params.items()}}
 
     return {"forward": forward, "forward+backward": forward_backward}
 
@@ -904,6 +940,8 @@ def runner_factories(problem: Problem, variant: str) -> dict[str, Callable[[], d
         "gen_tf": tf_factory(make_generated_tf_layer, jit_compile=False),
         "gen_tf_xla": tf_factory(make_generated_tf_layer, jit_compile=True),
         "gen_numpy": lambda: make_numpy_runners(load_generated("numpy", variant), problem),
+        "gen_jax": lambda: make_jax_runners(load_generated("jax", variant), problem, False),
+        "jax_autodiff": lambda: make_jax_runners(load_generated("jax", variant), problem, True),
         "torch": lambda: make_torch_runners(variant, problem),
     }
 
@@ -1078,11 +1116,18 @@ def evaluate_goals(rows: list[Row]) -> list[dict]:
                     continue
                 if goal.baseline == "lstm" and variant == GEMM_BASELINE:
                     continue
-                ratio = {
+                ratios = {
                     "keras": row.ratio_keras,
                     "bound": row.ratio_bound,
                     "lstm": row.ratio_lstm_gemm,
-                }[goal.baseline]
+                }
+                base = by_key.get((shape, variant, goal.pass_, goal.baseline))
+                if goal.baseline in ratios:
+                    ratio = ratios[goal.baseline]
+                elif row.median_ms and base and base.median_ms:
+                    ratio = row.median_ms / base.median_ms
+                else:
+                    ratio = None
                 entries.append(
                     {
                         **asdict(shape),
@@ -1269,7 +1314,7 @@ def format_goals(goals: list[dict], shape: Shape) -> str:
         }
         lines.append(
             f"  {g['variant']:<26} {IMPLS[g['impl']]:<27} {g['pass']:<17}"
-            f" / {base[g['baseline']]:<20} {_fmt(g['ratio'], '6.2f'):>6}"
+            f" / {base.get(g['baseline'], g['baseline']):<20} {_fmt(g['ratio'], '6.2f'):>6}"
             f"  (<= {g['limit']:.2f})  {verdict}"
         )
     return "\n".join(lines)

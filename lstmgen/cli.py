@@ -313,7 +313,8 @@ def derive(
     type=click.Choice([*TARGETS, "all"]),
     default="all",
     show_default=True,
-    help="Generated code to check against Keras.",
+    help="Generated code to check: against Keras (numpy, tf); jax: against JAX autodiff and "
+    "the NumPy module.",
 )
 def verify(
     variants,

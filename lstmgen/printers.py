@@ -1,4 +1,4 @@
-"""Printing: forward/backward programs -> source lines for one target (``numpy`` or ``tf``).
+"""Printing: forward/backward programs -> source lines for one target (``numpy``, ``tf``, ``jax``).
 
 Every activation and gradient function prints as a call of a small private helper
 (``_sigmoid(a_i)``, ``_hard_sigmoid_grad(i)``, ``_clip(c, -3, 3)``) whose source, per target,
@@ -29,10 +29,13 @@ from .program import (
     ReductionAdjoint,
 )
 
-TARGETS = ("numpy", "tf")
-ALIAS = {"numpy": "np", "tf": "tf"}
+TARGETS = ("numpy", "tf", "jax")
+ALIAS = {"numpy": "np", "tf": "tf", "jax": "jnp"}
+# Targets with the NumPy array API (``jnp`` mirrors ``np``): one printing, another alias.
+NUMPY_API = ("numpy", "jax")
 
-# function class -> (helper name, argument name, docstring, NumPy body, TF body)
+# function class -> (helper name, argument name, docstring, NumPy body, TF body); the JAX
+# body is the NumPy one on ``jnp`` (``jax_body``) unless ``JAX_BODIES`` has its own.
 HELPERS: dict[type[sp.Function], tuple[str, str, str, str, str]] = {
     act.Sigmoid: (
         "_sigmoid",
@@ -283,6 +286,24 @@ HELPERS: dict[type[sp.Function], tuple[str, str, str, str, str]] = {
 }
 
 
+# NumPy bodies that write in place, silence floating-point warnings (JAX has none) or have a
+# JAX function of their own.
+JAX_BODIES: dict[type[sp.Function], str] = {
+    act.Sigmoid: "0.5 * jnp.tanh(0.5 * x) + 0.5",
+    act.Exponential: "jnp.exp(x)",
+    act.NaturalLog: "jnp.log(x)",
+    act.SquareRoot: "jnp.sqrt(x)",
+    act.StopGradient: "jax.lax.stop_gradient(x)",
+}
+
+
+def jax_body(cls: type[sp.Function]) -> str:
+    """The JAX helper body of a function class: its own, or the NumPy body on ``jnp``."""
+    if cls in JAX_BODIES:
+        return JAX_BODIES[cls]
+    return re.sub(r"\bnp\.", "jnp.", HELPERS[cls][3])
+
+
 _EXACT_INTEGERS = 2**53
 _BARE_OPERATOR = re.compile(r"(?<![*/ ])([*/])(?![*/ ])")
 
@@ -409,6 +430,8 @@ def _forward_line(statement, printer: CellPrinter) -> str:
 _REDUCE = {
     ("numpy", "mean"): "np.mean",
     ("numpy", "sum"): "np.sum",
+    ("jax", "mean"): "jnp.mean",
+    ("jax", "sum"): "jnp.sum",
     ("tf", "mean"): "tf.reduce_mean",
     ("tf", "sum"): "tf.reduce_sum",
 }
@@ -443,8 +466,8 @@ def _concatenated_source(sources: list[str], target: str) -> str:
     if len(sources) == 1:
         return sources[0]
     joined = ", ".join(sources)
-    if target == "numpy":
-        return f"np.concatenate(({joined}), axis=-1)"
+    if target in NUMPY_API:
+        return f"{ALIAS[target]}.concatenate(({joined}), axis=-1)"
     return f"tf.concat(({joined}), axis=-1)"
 
 
@@ -466,17 +489,11 @@ def weight_block_name(weight: str, block: str, whole: bool) -> str:
 
 def _concatenated(names, target: str) -> str:
     """Source of the sources' concatenation along the features (one name: itself)."""
-    names = [n.name for n in names]
-    if len(names) == 1:
-        return names[0]
-    joined = ", ".join(names)
-    if target == "numpy":
-        return f"np.concatenate(({joined}), axis=-1)"
-    return f"tf.concat(({joined}), axis=-1)"
+    return _concatenated_source([n.name for n in names], target)
 
 
 def _matmul(a: str, b: str, target: str, transpose_a: bool = False) -> str:
-    if target == "numpy":
+    if target in NUMPY_API:
         return f"{a}.T @ {b}" if transpose_a else f"{a} @ {b}"
     return f"tf.matmul({a}, {b}, transpose_a=True)" if transpose_a else f"tf.matmul({a}, {b})"
 
@@ -517,7 +534,7 @@ def _product_adjoint_lines(adjoint: ProductAdjoint, target: str) -> list[str]:
     if len(product.sources) == 1:
         parts = [through]
     else:
-        split = "np.split" if target == "numpy" else "tf.split"
+        split = f"{ALIAS[target]}.split"
         temp = f"d_{product.target.name}_sources"
         lines.append(f"{temp} = {split}({through}, {len(product.sources)}, axis=-1)")
         parts = [f"{temp}[{k}]" for k in range(len(product.sources))]
@@ -530,6 +547,6 @@ def _product_adjoint_lines(adjoint: ProductAdjoint, target: str) -> list[str]:
 
 def _helper_source(cls: type[sp.Function], target: str) -> tuple[str, ...]:
     name, arg, doc, numpy_body, tf_body = HELPERS[cls]
-    body = numpy_body if target == "numpy" else tf_body
+    body = {"numpy": numpy_body, "tf": tf_body}.get(target) or jax_body(cls)
     lines = body.split("\n") if "return" in body else [f"return {body}"]
     return (f"def {name}({arg}):", f'    """{doc}"""', *(f"    {line}" for line in lines))

@@ -81,6 +81,15 @@ class TapeRead:
     at: str
     width: str = "units"
 
+    @property
+    def sequence(self) -> str:
+        """JAX: the source of the (time, ...) sequence whose step t the backward step reads:
+        ``tape["c"]`` (a JAX tape holds each state entering each step), or for a new state
+        ``_after_steps(tape, "c")``."""
+        if self.kind == "state":
+            return f'_after_steps(tape, "{self.key}")'
+        return f'tape["{self.key}"]'
+
 
 @dataclass(frozen=True)
 class PreactivationGroup:
@@ -167,7 +176,8 @@ class VectorArgument:
 @dataclass(frozen=True)
 class UnitGradient:
     """A per-unit parameter's gradient (the sum over steps and batch of its per-step
-    adjoints), as NumPy and TF source: ``d_peephole_i_total``, or the blocks joined."""
+    adjoints), as NumPy-API (``np`` or ``jnp``) and TF source: ``d_peephole_i_total``, or the
+    blocks joined."""
 
     name: str
     numpy: str
@@ -202,6 +212,8 @@ class ModuleContext:
     tape_values_tuple: str
     tape_reads: tuple[TapeRead, ...]
     tape_preactivations: bool
+    # Whether the backward step reads a state after the step (``c``, not only ``c_tm1``).
+    reads_new_states: bool
     backward_returns: str
     backward_assign: str
     keras_layer: str
@@ -239,6 +251,8 @@ class ModuleContext:
     # ``input_group`` / ``recurrent_group``: the group the kernel / recurrent kernel feeds.
     recurrent_bias: bool
     preactivation_groups: tuple[PreactivationGroup, ...]
+    # The names of the groups the backward step reads, as a tuple of string literals.
+    taped_group_names: str
     input_group: str
     recurrent_group: str
     bias_shape: str
@@ -299,6 +313,9 @@ class ModuleContext:
     # each in the TF ``_cell_parameters`` (``*tf.split(params["gamma"], 4)``), the NumPy
     # lines that split vectors into blocks, each parameter's gradient, and the vectors.
     unit_args: tuple[str, ...]
+    # JAX: the backward cell's arguments (``backward_parameters`` less the output buffers
+    # ``d_<group>`` the NumPy cell writes into; the JAX cell returns them first).
+    backward_inputs: tuple[str, ...]
     cell_parameter_sources: tuple[str, ...]
     numpy_splits: tuple[str, ...]
     unit_gradients: tuple[UnitGradient, ...]
@@ -453,6 +470,12 @@ def module_context(
     )
     unit_args = tuple(p.name for p in forward.unit_params)
     state_reads = tuple(r for r in reads if r.kind in ("state", "state_tm1"))
+    backward_inputs = (
+        *(s.name for s in backward.seeds),
+        *(r.name for r in reads),
+        *unit_args,
+        *weight_blocks_t,
+    )
     step_values = tuple(name.name for name in backward.tape if name not in states_read)
     return ModuleContext(
         header=HEADER.format(
@@ -481,6 +504,7 @@ def module_context(
         tape_values_tuple=tuple_source(tape_values),
         tape_reads=tuple(reads),
         tape_preactivations=tape_preactivations,
+        reads_new_states=any(r.kind == "state" for r in reads),
         backward_returns=", ".join(direct),
         backward_assign=f"{', '.join(direct)} = " if direct else "",
         keras_layer=spec.keras_layer,
@@ -489,10 +513,7 @@ def module_context(
         unit_params=spec.unit_params,
         backward_parameters=(
             *(f"d_{group}" for group in spec.preactivation_groups),
-            *(s.name for s in backward.seeds),
-            *(r.name for r in reads),
-            *unit_args,
-            *weight_blocks_t,
+            *backward_inputs,
         ),
         param_names=names_source(param_names),
         has_keras_layer=bool(spec.keras_layer),
@@ -524,6 +545,7 @@ def module_context(
             )
             for group in spec.preactivation_groups
         ),
+        taped_group_names=names_source(taped_groups),
         input_group=spec.preactivation_groups[0],
         recurrent_group=spec.preactivation_groups[-1],
         n_preactivations=len(forward.preactivations),
@@ -571,7 +593,8 @@ def module_context(
         products_apart=spec.products_apart,
         apart=spec.recurrent_bias or spec.products_apart,
         unit_args=unit_args,
-        **unit_parameter_context(spec, bool(blocks)),
+        backward_inputs=backward_inputs,
+        **unit_parameter_context(spec, bool(blocks), "jnp" if target == "jax" else "np"),
         step_values_stack=step_values_stack(step_values, row_values(forward)),
         bias_shape="(2, _BLOCKS * units)" if spec.recurrent_bias else "(_BLOCKS * units,)",
         fingerprint=fingerprint(forward),
@@ -600,19 +623,22 @@ def checked_assign(names) -> str:
     return f"{', '.join(names)} = {', '.join(f'checked[{n!r}]' for n in names)}".replace("'", '"')
 
 
-def unit_parameter_context(spec: CellSpec, weight_blocks: bool) -> dict:
-    """``cell_parameter_sources``, ``numpy_splits``, ``unit_gradients`` and ``vectors``."""
+def unit_parameter_context(spec: CellSpec, weight_blocks: bool, array: str = "np") -> dict:
+    """``cell_parameter_sources``, ``numpy_splits``, ``unit_gradients`` and ``vectors``;
+    ``array`` is the NumPy-API module of the split and gradient lines (``np``, ``jnp``)."""
     sources, splits, gradients, vectors = [], [], [], []
 
     def add(name: str, blocks: tuple[str, ...], count: str) -> None:
         if blocks:
             arguments = tuple(f"{name}_{b}" for b in blocks)
             sources.append(f'*tf.split(params["{name}"], {count})')
-            splits.append(f"{', '.join(arguments)} = np.split({name}, {count})")
+            splits.append(f"{', '.join(arguments)} = {array}.split({name}, {count})")
             totals = ", ".join(f"d_{a}_total" for a in arguments)
             sums = ", ".join(f'd_sums["{a}"]' for a in arguments)
             gradients.append(
-                UnitGradient(name, f"np.concatenate(({totals}))", f"tf.concat([{sums}], axis=0)")
+                UnitGradient(
+                    name, f"{array}.concatenate(({totals}))", f"tf.concat([{sums}], axis=0)"
+                )
             )
         else:
             sources.append(f'params["{name}"]')

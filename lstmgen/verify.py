@@ -10,6 +10,9 @@ Checks, each returning a ``CheckResult``:
   ``keras.layers.LSTM(dtype="float64")`` with the same weights and ``tf.GradientTape``.
 * ``autodiff-tf``: the generated TF ``backward`` against TensorFlow's autodiff of the
   generated TF ``forward``.
+* ``autodiff-jax``: the gradient of the generated JAX ``rnn`` (a custom VJP: the generated
+  ``backward``) against ``jax.grad`` through the generated JAX ``forward``, in float64.
+* ``numpy-jax``: the generated JAX forward and backward against the generated NumPy ones.
 
 Errors are normwise relative: ``max|got - want| / max|want|`` over each compared array, the
 largest over all arrays of a check.
@@ -39,6 +42,7 @@ EXACT_TOLERANCE = 1e-40
 NUMERIC_TOLERANCE = 1e-7
 FLOAT64_TOLERANCE = 1e-10
 INSTALL_TF = "pip install 'lstmgen[tf]'"
+INSTALL_JAX = "pip install 'jax[cpu]'"
 
 
 @dataclass(frozen=True)
@@ -544,6 +548,69 @@ def autodiff_check(spec: CellSpec, seed: int = 0) -> CheckResult:
     return _result(spec, check, error, FLOAT64_TOLERANCE)
 
 
+def _jax_available() -> bool:
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _not_run_without_jax(spec: CellSpec, check: str) -> CheckResult | None:
+    if _jax_available():
+        return None
+    return CheckResult(
+        spec.name, check, None, FLOAT64_TOLERANCE, "NOT RUN", f"needs JAX: {INSTALL_JAX}"
+    )
+
+
+def jax_autodiff_check(spec: CellSpec, seed: int = 0) -> CheckResult:
+    """The generated JAX ``rnn``'s gradient (its VJP is the generated ``backward``) vs
+    ``jax.grad`` through the generated JAX ``forward``'s ``lax.scan``, in float64."""
+    check = "autodiff-jax (rnn's VJP vs jax.grad of forward, float64)"
+    not_run = _not_run_without_jax(spec, check)
+    if not_run:
+        return not_run
+    import jax
+    import jax.numpy as jnp
+
+    with jax.enable_x64(True):
+        module = load_module(emit.build(spec, "jax"), spec.name)
+        params, x, init, d_out, d_final = _random_problem(module, spec, seed=seed, scale=2.0)
+
+        def loss(run, params, x, init):
+            outputs, final = run(params, x, init)[:2]
+            return jnp.sum(outputs * d_out) + sum(
+                jnp.sum(f * w) for f, w in zip(final, d_final, strict=True)
+            )
+
+        got = jax.jit(jax.grad(partial(loss, module.rnn), (0, 1, 2)))(params, x, init)
+        want = jax.jit(jax.grad(partial(loss, module.forward), (0, 1, 2)))(params, x, init)
+        pairs = zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True)
+        error = max(relative_error(np.asarray(g), np.asarray(w)) for g, w in pairs)
+    return _result(spec, check, error, FLOAT64_TOLERANCE)
+
+
+def numpy_jax_check(spec: CellSpec, seed: int = 0) -> CheckResult:
+    """The generated JAX ``forward`` and ``backward`` vs the generated NumPy ones, float64."""
+    check = "numpy-jax (JAX forward, backward vs NumPy's, float64)"
+    not_run = _not_run_without_jax(spec, check)
+    if not_run:
+        return not_run
+    import jax
+
+    reference = load_module(emit.build(spec, "numpy"), spec.name)
+    problem = _random_problem(reference, spec, seed=seed, scale=2.0)
+    want = _run_generated(reference, *problem)
+    with jax.enable_x64(True):
+        module = load_module(emit.build(spec, "jax"), spec.name)
+        jitted = types.SimpleNamespace(
+            forward=jax.jit(module.forward), backward=jax.jit(module.backward)
+        )
+        got = _run_generated(jitted, *problem)
+    return _result(spec, check, _compare_all(got, want), FLOAT64_TOLERANCE)
+
+
 CHECK_WIDTH = len("autodiff-tf (backward vs GradientTape of forward, float64)")
 COLUMNS = ("variant", "check", "max error", "tolerance", "time", "status")
 
@@ -568,17 +635,18 @@ def run_checks(
     progress: Progress | None = None,
 ) -> Iterator[CheckResult]:
     """Every check for each spec, yielded as each finishes, in table order: exact, numeric,
-    then keras-<target> (and autodiff-tf after keras-tf) for each target.
+    then keras-<target> (and autodiff-tf after keras-tf) for each target; for ``jax``,
+    autodiff-jax and numpy-jax.
 
     The exact checks (SymPy, CPU-bound, seconds each) are all submitted up front to
     ``workers`` processes (default: one per core) and run while the others run here, where
     TensorFlow is imported once. Each result carries its wall time in ``seconds``.
 
     Args:
-        specs: the cells to check; targets: ``numpy`` and/or ``tf``.
+        specs: the cells to check; targets: any of ``numpy``, ``tf``, ``jax``.
         workers: processes for the exact checks; 1 runs them here, in turn.
         progress: called as ``progress(spec, check, k, n)`` before the row of ``check``
-            (``exact``, ``numeric``, ``keras-numpy``, ``keras-tf``, ``autodiff-tf``) of the
+            (``exact``, ``numeric``, ``keras-<target>``, ``autodiff-tf``, ...) of the
             ``k``-th of ``n`` specs is awaited or computed.
     """
     specs = list(specs)
@@ -594,6 +662,10 @@ def run_checks(
                 ("numeric", partial(_timed, numeric_check, spec)),
             ]
             for target in targets:
+                if target == "jax":
+                    steps.append(("autodiff-jax", partial(_timed, jax_autodiff_check, spec)))
+                    steps.append(("numpy-jax", partial(_timed, numpy_jax_check, spec)))
+                    continue
                 steps.append((f"keras-{target}", partial(_timed, keras_check, spec, target)))
                 if target == "tf":
                     steps.append(("autodiff-tf", partial(_timed, autodiff_check, spec)))

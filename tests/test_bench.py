@@ -1,5 +1,6 @@
 """benchmarks/bench.py at a tiny size: the CPU in the header and the JSON, the physical-floor
-rows and ``x floor`` column, torch rows (or "not available"), and the model.fit mode."""
+rows and ``x floor`` column, torch rows (or "not available"), the JAX rows and the model.fit
+mode; benchmarks/gpu.py with ``--quick`` on the CPU, and its cuDNN weight packing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 from generated_modules import ROOT
 
 BENCH = ROOT / "benchmarks" / "bench.py"
@@ -41,7 +43,8 @@ def positive(value) -> bool:
 
 def test_floor_rows_cpu_header_and_json(tmp_path):
     out = tmp_path / "results.json"
-    args = ["--variant", "lstm", "--impl", "gen_numpy,bound,torch", "--peak-size", "256"]
+    impls = "gen_numpy,bound,torch,gen_jax,jax_autodiff"
+    args = ["--variant", "lstm", "--impl", impls, "--peak-size", "256"]
     stdout = run_bench(*TINY, *args, "--json", str(out))
     payload = json.loads(out.read_text(encoding="utf-8"))
 
@@ -65,6 +68,9 @@ def test_floor_rows_cpu_header_and_json(tmp_path):
         measured = rows[("gen_numpy", pass_)]
         assert positive(measured["ratio_floor"]) and positive(measured["floor_ms"])
         assert math.isclose(measured["floor_ms"], floor["median_ms"])
+        for impl in ("gen_jax", "jax_autodiff"):
+            row = rows[(impl, pass_)]
+            assert row["status"] == "ok" and row["max_rel_err"] < 1e-5, row
         torch_row = rows[("torch", pass_)]
         assert torch_row["status"] == ("ok" if HAS_TORCH else "not available")
     bound = [r for r in payload["results"] if r["impl"] == "bound"]
@@ -92,3 +98,58 @@ def test_fit_mode_table_and_ratio(tmp_path):
         assert len(row["generated"]["epoch_s"]) == len(row["keras"]["epoch_s"]) == 1
         assert positive(row["ratio"]) and positive(row["generated"]["median_s"])
         assert row["max_rel_err"] is not None and row["max_rel_err"] < 1e-4
+
+
+def test_gpu_script_quick_on_the_cpu(tmp_path):
+    """benchmarks/gpu.py needs only jax, numpy (and torch if there): ``--quick`` on the CPU
+    gives every row, the cuDNN rows "not available" without a GPU, and the goal entries."""
+    out = tmp_path / "gpu.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no lstmgen needed
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--quick", "--json", str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    payload = json.loads(out.read_text(encoding="utf-8"))
+    rows = {(r["impl"], r["pass"]): r for r in payload["results"]}
+    assert len(rows) == 8 and {r["variant"] for r in payload["results"]} == {"lstm"}
+    for impl in ("gen_jax", "jax_autodiff"):
+        for pass_ in ("forward", "forward+backward"):
+            row = rows[(impl, pass_)]
+            assert row["status"] == "ok" and positive(row["median_ms"]), row
+            assert row["max_rel_err"] < 1e-5 and row["peak_bytes"] > 0, row
+    assert rows[("cudnn", "forward")]["status"] == "not available"
+    assert rows[("torch", "forward")]["status"] == ("ok" if HAS_TORCH else "not available")
+    (goal,) = payload["goals"]
+    assert goal["variant"] == "lstm" and positive(goal["time_ratio"])
+    assert "goals (gen_jax forward+backward over jax_autodiff)" in result.stdout
+
+
+def test_gpu_script_packs_keras_weights_as_cudnn_does():
+    from jax.experimental import rnn as jax_rnn
+
+    spec = importlib.util.spec_from_file_location(
+        "lstmgen_gpu_bench", ROOT / "benchmarks" / "gpu.py"
+    )
+    gpu = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = gpu  # its dataclasses look their module up
+    spec.loader.exec_module(gpu)
+    rng = np.random.default_rng(0)
+    params = {
+        "kernel": rng.normal(size=(3, 8)),
+        "recurrent_kernel": rng.normal(size=(2, 8)),
+        "bias": rng.normal(size=8),
+    }
+    w_ih, w_hh, b_ih, b_hh = jax_rnn.unpack_lstm_weights(gpu.pack_cudnn(params), 3, 2, 1, False)
+    np.testing.assert_array_equal(w_ih[0], params["kernel"].T)
+    np.testing.assert_array_equal(w_hh[0], params["recurrent_kernel"].T)
+    np.testing.assert_array_equal(b_ih[0], params["bias"])
+    assert not np.asarray(b_hh[0]).any()
+    unpacked = gpu.unpack_cudnn_gradient(gpu.pack_cudnn(params), 3, 2)
+    for name, value in params.items():
+        np.testing.assert_array_equal(unpacked[name], value)

@@ -58,8 +58,8 @@ def test_usage_errors_list_the_choices():
     result = CliRunner().invoke(main, ["emit", "--variant", "gru9"])
     assert result.exit_code == 2
     assert "'gru9'" in result.output and "lstm_hard_sigmoid" in result.output
-    result = CliRunner().invoke(main, ["emit", "--target", "jax"])
-    assert result.exit_code == 2 and "'numpy'" in result.output and "'tf'" in result.output
+    result = CliRunner().invoke(main, ["emit", "--target", "torch"])
+    assert result.exit_code == 2 and "'numpy'" in result.output and "'jax'" in result.output
     result = CliRunner().invoke(main, ["emit", "--activation", "gelu2"])
     assert result.exit_code == 2 and "softsign" in result.output
     result = CliRunner().invoke(main, ["derive", "--variant", "lstm_ra-nope_act-tanh"])
@@ -156,6 +156,13 @@ def test_verify_tf_target_rows():
     assert result.exit_code == 0, result.output
     assert "keras-tf" in result.output and "autodiff-tf" in result.output
     assert result.output.count("PASS") == 4
+
+
+def test_emit_all_targets_includes_jax(tmp_path):
+    result = run("emit", "--target", "all", "--out", str(tmp_path), "--variant", "lstm")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jax", "numpy", "tf"]
+    assert (tmp_path / "jax" / "lstm.py").is_file()
 
 
 def test_cli_prints_no_tensorflow_startup_log(tmp_path):

@@ -28,7 +28,7 @@ def test_renders_are_identical_under_different_hash_seeds():
         "import hashlib; from lstmgen import emit; from lstmgen.spec import resolve_variant;"
         "print(hashlib.sha256(''.join(emit.build(resolve_variant(v), t) for v in "
         "('lstm', 'lstm_hard_sigmoid_keras2', 'lstm_ra-selu_act-leaky_relu') "
-        "for t in ('numpy', 'tf')).encode()).hexdigest())"
+        "for t in ('numpy', 'tf', 'jax')).encode()).hexdigest())"
     )
     digests = {
         subprocess.run(
@@ -57,7 +57,7 @@ def test_output_compiles_and_imports_only_its_framework(variant, target):
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
             imported.add(node.module.split(".")[0])
-    allowed = {"numpy"} if target == "numpy" else {"tensorflow", "keras"}
+    allowed = {"numpy": {"numpy"}, "tf": {"tensorflow", "keras"}, "jax": {"jax"}}[target]
     assert imported and imported <= allowed
     for forbidden in ("/work", "/root", "/tmp", "lstmgen 0.", "sympy"):
         assert forbidden not in source
@@ -112,7 +112,8 @@ def test_new_files_follow_the_umask(tmp_path, umask, want):
     for path, _ in files:
         assert stat.S_IMODE(path.stat().st_mode) == want, path
     names = sorted(p.name for p in tmp_path.rglob("*"))
-    assert names == ["lstm.py", "lstm.py", "numpy", "plain.txt", "tf"]  # no temporaries
+    # One folder and one module per target, no temporaries.
+    assert names == sorted(["plain.txt", *TARGETS, *["lstm.py"] * len(TARGETS)])
 
 
 def test_rewritten_files_keep_their_mode(tmp_path):

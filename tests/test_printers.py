@@ -4,7 +4,7 @@ import pytest
 import sympy as sp
 
 from lstmgen import activations as act
-from lstmgen.printers import CellPrinter, _helper_source
+from lstmgen.printers import HELPERS, CellPrinter, _helper_source, jax_body
 
 A, B = sp.symbols("a_i d_h")
 
@@ -61,3 +61,23 @@ def test_clip_helper_sources():
     assert _helper_source(act.ClipGrad, "tf")[-1] == (
         "    return tf.cast((x >= lo) & (x <= hi), x.dtype)"
     )
+
+
+def test_jax_prints_jnp_and_derives_helpers_from_numpy():
+    assert CellPrinter("jax").doprint(B / (1 + sp.Abs(A))) == "d_h / (jnp.abs(a_i) + 1)"
+    assert _helper_source(act.Clip, "jax")[-1] == "    return jnp.clip(x, lo, hi)"
+    assert _helper_source(act.AtLeast, "jax")[-1] == (
+        "    return jnp.greater_equal(a, b).astype(jnp.result_type(a, b))"
+    )
+    # NumPy bodies that write in place or silence warnings have JAX bodies of their own.
+    assert _helper_source(act.Sigmoid, "jax") == (
+        "def _sigmoid(x):",
+        '    """Logistic sigmoid, overflow-free for any |x|."""',
+        "    return 0.5 * jnp.tanh(0.5 * x) + 0.5",
+    )
+    assert jax_body(act.Exponential) == "jnp.exp(x)"
+    assert jax_body(act.StopGradient) == "jax.lax.stop_gradient(x)"
+    for cls in HELPERS:
+        body = jax_body(cls)
+        assert "np." not in body.replace("jnp.", "") and "out=" not in body, cls
+        assert "errstate" not in body and "+=" not in body and "*=" not in body, cls

@@ -18,7 +18,7 @@ def example(name: str) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("name", ["numpy", "tf"])
+@pytest.mark.parametrize("name", ["numpy", "tf", "jax"])
 def test_readme_example_runs(name):
     code = example(name) + "\nprint('README example ran')\n"
     result = subprocess.run(

@@ -75,3 +75,23 @@ def test_rows_show_their_time_and_status():
     assert table[2].index("12.3s") == table[0].index("time")
     line = format_row(passed, widths)
     assert line.index("12.3s") == header[0].index("time")
+
+
+def test_jax_target_rows_check_the_custom_vjp_and_the_numpy_module(monkeypatch):
+    from lstmgen import verify
+
+    # The exact and numeric rows are the NumPy checks, tested above: stand-ins here.
+    def stand_in(spec, *args):
+        return CheckResult(spec.name, "stand-in", 0.0, 1.0, "PASS")
+
+    monkeypatch.setattr(verify, "exact_check", stand_in)
+    monkeypatch.setattr(verify, "numeric_check", stand_in)
+    rows = list(run_checks([VARIANTS["gru"]], ["jax"], workers=1))
+    assert [row.check.split()[0] for row in rows] == [
+        "stand-in",
+        "stand-in",
+        "autodiff-jax",
+        "numpy-jax",
+    ]
+    for row in rows[2:]:
+        assert row.status == "PASS" and row.max_error <= row.tolerance == 1e-10, row
