@@ -192,13 +192,13 @@ def _cell_backward(
     d_ds = d_c * state_norm_gamma / _sqrt(var_s + 1 / 1000)
     d_var_s = -1 / 2 * d_state_norm_gamma * state_norm_gamma / _sqrt(var_s + 1 / 1000)**2
     # var_s = mean(ds**2)
-    d_var_s_each = jnp.mean(d_var_s, axis=-1, keepdims=True)
+    d_var_s_each = jnp.broadcast_to(jnp.mean(d_var_s, axis=-1, keepdims=True), d_var_s.shape)
     d_ds = d_ds + 2 * d_var_s_each * ds
     # ds = s - mean_s
     d_s = d_ds
     d_mean_s = -d_ds
     # mean_s = mean(s)
-    d_mean_s_each = jnp.mean(d_mean_s, axis=-1, keepdims=True)
+    d_mean_s_each = jnp.broadcast_to(jnp.mean(d_mean_s, axis=-1, keepdims=True), d_mean_s.shape)
     d_s = d_mean_s_each + d_s
     # s = f * c_tm1 + i * g
     d_c_tm1 = d_s * f
@@ -248,7 +248,7 @@ def _cell_backward(
     # rh = 1 / sqrt(var_h + 0.001)
     d_var_h = -1 / 2 * d_rh / _sqrt(var_h + 1 / 1000)**3
     # var_h = mean([dh_i**2, dh_f**2, dh_c**2, dh_o**2])
-    d_var_h_each = jnp.mean(d_var_h, axis=-1, keepdims=True) / 4
+    d_var_h_each = jnp.broadcast_to(jnp.mean(d_var_h, axis=-1, keepdims=True) / 4, d_var_h.shape)
     d_dh_i = d_dh_i + 2 * d_var_h_each * dh_i
     d_dh_f = d_dh_f + 2 * d_var_h_each * dh_f
     d_dh_c = d_dh_c + 2 * d_var_h_each * dh_c
@@ -266,7 +266,7 @@ def _cell_backward(
     d_uh_i = d_dh_i
     d_mean_h = -d_dh_i + d_mean_h
     # mean_h = mean([uh_i, uh_f, uh_c, uh_o])
-    d_mean_h_each = jnp.mean(d_mean_h, axis=-1, keepdims=True) / 4
+    d_mean_h_each = jnp.broadcast_to(jnp.mean(d_mean_h, axis=-1, keepdims=True) / 4, d_mean_h.shape)
     d_uh_i = d_mean_h_each + d_uh_i
     d_uh_f = d_mean_h_each + d_uh_f
     d_uh_c = d_mean_h_each + d_uh_c
@@ -274,7 +274,7 @@ def _cell_backward(
     # rx = 1 / sqrt(var_x + 0.001)
     d_var_x = -1 / 2 * d_rx / _sqrt(var_x + 1 / 1000)**3
     # var_x = mean([dx_i**2, dx_f**2, dx_c**2, dx_o**2])
-    d_var_x_each = jnp.mean(d_var_x, axis=-1, keepdims=True) / 4
+    d_var_x_each = jnp.broadcast_to(jnp.mean(d_var_x, axis=-1, keepdims=True) / 4, d_var_x.shape)
     d_dx_i = d_dx_i + 2 * d_var_x_each * dx_i
     d_dx_f = d_dx_f + 2 * d_var_x_each * dx_f
     d_dx_c = d_dx_c + 2 * d_var_x_each * dx_c
@@ -292,7 +292,7 @@ def _cell_backward(
     d_wx_i = d_dx_i
     d_mean_x = -d_dx_i + d_mean_x
     # mean_x = mean([wx_i, wx_f, wx_c, wx_o])
-    d_mean_x_each = jnp.mean(d_mean_x, axis=-1, keepdims=True) / 4
+    d_mean_x_each = jnp.broadcast_to(jnp.mean(d_mean_x, axis=-1, keepdims=True) / 4, d_mean_x.shape)
     d_wx_i = d_mean_x_each + d_wx_i
     d_wx_f = d_mean_x_each + d_wx_f
     d_wx_c = d_mean_x_each + d_wx_c
