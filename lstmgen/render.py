@@ -318,8 +318,6 @@ class ModuleContext:
     tf_params_assign: str
     tf_params_assign_backward: str
     no_recurrent_kernel_arguments: str
-    # TF: what the driver hands ``_recurrent_weights`` (``None`` without a recurrent kernel).
-    recurrent_kernel_argument: str
 
 
 def module_context(
@@ -593,7 +591,6 @@ def module_context(
             else ("recurrent_initializer", "recurrent_regularizer", "recurrent_constraint")
         ),
         keras_name=spec.keras_layer or "LSTM",
-        recurrent_kernel_argument="recurrent_kernel" if forward.recurrent_kernel else "None",
         **keras_activation_arguments(spec),
     )
 

@@ -14,9 +14,8 @@ Per unit and time step, with ``a_<block>`` the gate block of
 ``lstmgen derive --variant indrnn``); each adjoint block names the
 forward line it differentiates. ``forward``, ``backward`` and ``step`` take and return
 tensors and trace under ``tf.function`` (``jit_compile=True`` included): the time loops
-are ``tf.while_loop``s, every product with the weights is one GEMM over all gate blocks
-(the input's one over every step, before the loop), and the weight and input gradients
-are single GEMMs over every step.
+are ``tf.while_loop``s, every product with the weights runs per gate block, and the
+weight and input gradients are single GEMMs per gate block over every step.
 
 ``LAYER``, the class ``INDRNN``, is a Keras 3 recurrent layer for this variant,
 which has no stock Keras counterpart; it takes the arguments of ``keras.layers.LSTM``
@@ -96,15 +95,15 @@ def _cell_backward(
     return (d_a_h,), d_h_tm1, d_recurrent_weight
 
 
-# The products with the kernel and the recurrent kernel run fused over the gate blocks:
-# one (batch, n) @ (n, blocks * units) GEMM per product, split into the gate blocks after
-# (on CPUs with AVX2 and with AVX-512 alike, one wide GEMM beats one GEMM per block). The
-# input's product runs before the time loop, for every step in one GEMM. Dropout masks
-# multiply the input of a product: the input mask for the kernel, the recurrent mask for
-# the recurrent kernel. A mask is None, (batch, n): one mask for every gate block, or
-# (blocks, batch, n): one per gate block, as Keras uses with recurrent_dropout; only the
-# last takes one product per gate block, with the weights split into their column blocks
-# once (``_columns``). Leading axes of v (time) share the mask and fold into one GEMM.
+# Every product with the kernel or the recurrent kernel runs per gate block, on every CPU
+# kind measured (README, Performance): a fused (units, blocks * units) recurrent product
+# ties at best forward (AVX-512) and is slower with AVX2 only, and the backward's fused
+# (batch, blocks * units) @ (blocks * units, units) is slower on both than the per-block
+# products summed; each block's pre-activations also come out contiguous, with no split. Dropout masks multiply the input of a
+# product: the input mask for the kernel, the recurrent mask for the recurrent kernel. A
+# mask is None, (batch, n): one mask for every gate block, or (blocks, batch, n): one per
+# gate block, as Keras uses with recurrent_dropout. Leading axes of v (time) share the mask
+# and fold into one GEMM.
 
 
 def _matmul(v, weights):
@@ -114,103 +113,71 @@ def _matmul(v, weights):
     return tf.tensordot(v, weights, axes=1)
 
 
-def _per_block(mask):
-    """Whether ``mask`` has a leading gate-block axis (one mask per gate block)."""
-    return mask is not None and mask.shape.rank == 3
+def _block_inputs(v, mask):
+    """v as the product of each gate block reads it; see the note above."""
+    if mask is None:
+        return [v] * _BLOCKS
+    if mask.shape.rank == 2:
+        return [v * mask] * _BLOCKS
+    return [v * mask[k] for k in range(_BLOCKS)]
 
 
-def _columns(weights, mask, count, transpose=False):
-    """``weights`` (n, count * units) as ``_product`` reads it: whole, or for a mask per
-    gate block its ``count`` column blocks; transposed if asked (contiguous: a product
-    with a transposed operand is slower), then split along the rows."""
-    if transpose:
-        weights = tf.transpose(weights)
-    if _per_block(mask):
-        return tf.split(weights, count, axis=0 if transpose else -1)
-    return weights
+def _block_products(v, weight_blocks, mask):
+    """``[(v * mask) @ w for w in weight_blocks]``, one product per gate block (None where
+    the block is None: a block the product does not feed)."""
+    pairs = zip(_block_inputs(v, mask), weight_blocks, strict=True)
+    return [None if w is None else _matmul(u, w) for u, w in pairs]
 
 
-def _product(v, weights, mask, blocks):
-    """``(v * mask) @ weights`` for the gate blocks ``blocks`` (their indices), given
-    ``_columns(weights, mask, len(blocks))``: one GEMM, or with a mask per gate block one
-    per block, joined."""
-    if _per_block(mask):
-        pairs = zip(blocks, weights, strict=True)
-        return tf.concat([_matmul(v * mask[k], w) for k, w in pairs], axis=-1)
-    return _matmul(v if mask is None else v * mask, weights)
+def _block_products_grad_v(d_blocks, weights_t_blocks, mask):
+    """Adjoint of ``_block_products`` with respect to v: the sum over the gate blocks it
+    feeds of ``(d @ w.T) * mask``, given each block's ``w.T`` (contiguous: a product with a
+    transposed operand is slower)."""
+    masks = [None] * _BLOCKS
+    if mask is not None and mask.shape.rank == 3:
+        masks = [mask[k] for k in range(_BLOCKS)]
+    products = [
+        _matmul(d, w) if m is None else _matmul(d, w) * m
+        for d, w, m in zip(d_blocks, weights_t_blocks, masks, strict=True)
+        if w is not None
+    ]
+    if mask is not None and mask.shape.rank == 2:
+        return tf.add_n(products) * mask
+    return tf.add_n(products)
 
 
-def _product_grad_v(d, weights_t, mask, blocks):
-    """Adjoint of ``_product`` with respect to v: ``(d @ weights.T) * mask``, given
-    ``_columns(weights, mask, len(blocks), transpose=True)``."""
-    if _per_block(mask):
-        pairs = zip(blocks, tf.split(d, len(blocks), axis=-1), weights_t, strict=True)
-        return tf.add_n([_matmul(d_k, w) * mask[k] for k, d_k, w in pairs])
-    product = _matmul(d, weights_t)
-    return product if mask is None else product * mask
+def _block_products_grad_weights(d_blocks, v, mask, in_step=None):
+    """Adjoint of ``_block_products`` with respect to the weights, blocks joined along the
+    last axis: ``(v * mask).T @ d`` per gate block, summed over the leading axes; a block
+    the product does not feed takes its gradient from ``in_step`` (block -> gradient)."""
+    in_step = in_step or {}
+    pairs = enumerate(zip(_block_inputs(v, mask), d_blocks, strict=True))
+    return tf.concat(
+        [in_step[k] if k in in_step else _rows_t_matmul(u, d) for k, (u, d) in pairs], axis=-1
+    )
 
 
-def _product_grad_weights(d, v, mask, blocks):
-    """Adjoint of ``_product`` with respect to the weights: ``(v * mask).T @ d``, summed
-    over the leading axes (one GEMM, or one per gate block joined)."""
-    if _per_block(mask):
-        pairs = zip(blocks, tf.split(d, len(blocks), axis=-1), strict=True)
-        return tf.concat([_rows_t_matmul(v * mask[k], d_k) for k, d_k in pairs], axis=-1)
-    return _rows_t_matmul(v if mask is None else v * mask, d)
+
+def _bias_blocks(bias):
+    """The bias split into gate blocks."""
+    return tf.split(bias, _BLOCKS)
 
 
-def _input_products(x, kernel, bias, mask):
-    """``(x * mask) @ kernel + bias``, the gate blocks fused: (..., blocks * units)."""
-    weights = _columns(kernel, mask, _BLOCKS)
-    return _product(x, weights, mask, range(_BLOCKS)) + bias
+def _preactivations(a_x, a_h, bias_blocks):
+    """The cell's inputs: each gate block's products and bias, summed."""
+    triples = zip(a_x, a_h, bias_blocks, strict=True)
+    return [u + b if v is None else u + v + b for u, v, b in triples]
 
 
-def _input_grad(d_a_x, kernel, mask):
-    """Adjoint of ``_input_products`` with respect to x."""
-    return _product_grad_v(d_a_x, _columns(kernel, mask, _BLOCKS, True), mask, range(_BLOCKS))
-
-
-def _recurrent_weights(recurrent_kernel, mask, transpose=False):
-    """None: the cell has no recurrent kernel (its recurrence is per unit)."""
-    return None
-
-
-def _recurrent_product(h_tm1, weights, mask):
-    """None: the cell has no recurrent product."""
-    return None
-
-
-def _recurrent_bias(bias):
-    """None: the bias is in the input products."""
-    return None
-
-
-def _preactivations(a_x, a_h, recurrent_bias):
-    """The cell's inputs: each gate block of the products and the bias (in ``a_x``), summed."""
-    return tf.split(a_x, _BLOCKS, axis=-1)
-
-
-def _product_adjoints(d_a):
-    """The adjoints of the input and of the recurrent products, gate blocks joined: both
-    are d_a, as both feed the same sum (None: no recurrent product)."""
-    d_a_x = tf.concat(d_a, axis=-1)
-    return d_a_x, None
-
-
-def _taped_adjoints(d_a_x, d_a_h):
-    """What the backward loop keeps of a step for the gradients after it: d_a."""
-    return (d_a_x,)
-
-
-def _untaped_adjoints(taped):
-    """``_product_adjoints`` over every step, from what ``_taped_adjoints`` kept."""
-    (d_a_x,) = taped
-    return d_a_x, None
+def _preactivation_adjoints(d_a):
+    """The adjoints of the input products and of the recurrent products: both are d_a, as
+    both feed the same sum."""
+    return d_a, d_a
 
 
 def _bias_adjoint(d_a_x, d_a_h):
-    """The bias's adjoint: d_a summed over time and batch."""
-    return tf.reduce_sum(d_a_x, axis=(0, 1))
+    """The bias's adjoint: d_a summed over time and batch (``d_a_h`` is the same d_a)."""
+    return tf.concat([tf.reduce_sum(d, axis=(0, 1)) for d in d_a_x], axis=-1)
 
 
 def _cell_parameters(params, transpose=False):
@@ -235,6 +202,11 @@ def _read(entry, t, dtype, shape):
         input_handle=entry, index=t, element_shape=-1, element_dtype=dtype
     )
     return tf.ensure_shape(value, shape)
+
+
+def _transposed_blocks(weights):
+    """Each gate block of ``weights`` (n, blocks * units), transposed: (units, n), contiguous."""
+    return tf.split(tf.transpose(weights), _BLOCKS)
 
 
 def _rows_t_matmul(u, v):
@@ -335,10 +307,10 @@ def step(params, x_t, state, dropout_mask=None, recurrent_dropout_mask=None):
     recurrent_dropout_mask = _check_dropout_mask(
         "recurrent_dropout_mask", recurrent_dropout_mask, batch, units, dtype
     )
-    a_x = _input_products(x_t, kernel, bias, dropout_mask)
-    recurrent_weights = _recurrent_weights(None, recurrent_dropout_mask)
-    a_h = _recurrent_product(state[0], recurrent_weights, recurrent_dropout_mask)
-    a = _preactivations(a_x, a_h, _recurrent_bias(bias))
+    a_x = _block_products(x_t, tf.split(kernel, _BLOCKS, axis=-1), dropout_mask)
+    recurrent_blocks = [None] * _BLOCKS  # no recurrent kernel: the input alone feeds each block
+    a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
+    a = _preactivations(a_x, a_h, _bias_blocks(bias))
     new_state, _ = _cell(*a, *state, *cell_parameters)
     return new_state[0], new_state
 
@@ -403,10 +375,14 @@ def forward(
         tape["dropout_mask"] = dropout_mask
     if recurrent_dropout_mask is not None:
         tape["recurrent_dropout_mask"] = recurrent_dropout_mask
-    # The input's products for every step: one GEMM before the loop, not one per step.
-    x_products = _input_products(x, kernel, bias, dropout_mask)
-    recurrent_weights = _recurrent_weights(None, recurrent_dropout_mask)
-    recurrent_bias = _recurrent_bias(bias)
+    kernel_blocks = tf.split(kernel, _BLOCKS, axis=-1)
+    # The loop reads each step's input as a TensorArray entry (a view, no copy): where
+    # TensorFlow differentiates the loop (the inference path), a read's gradient is that
+    # step's alone, where an indexed slice's is a dense (time, batch, features) tensor at
+    # every step.
+    x_steps = tf.TensorArray(dtype, size=steps, element_shape=(batch, input_dim)).unstack(x)
+    recurrent_blocks = [None] * _BLOCKS  # no recurrent kernel: the input alone feeds each block
+    bias_blocks = _bias_blocks(bias)
     # Index t of a state's sequence holds the state entering step t (the initial state at
     # 0). Entries stay readable: backward may read one twice, or run twice on one tape.
     sequences = {
@@ -416,8 +392,11 @@ def forward(
     }
 
     def forward_step(t, state, sequences):
-        a_h = _recurrent_product(state[0], recurrent_weights, recurrent_dropout_mask)
-        a = _preactivations(x_products[t], a_h, recurrent_bias)
+        # The input's products run per step too: a precomputed (time, batch, blocks * units)
+        # projection costs more (memory) than it saves, with XLA most of all.
+        a_x = _block_products(x_steps.read(t), kernel_blocks, dropout_mask)
+        a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
+        a = _preactivations(a_x, a_h, bias_blocks)
         new_state, step_values = _cell(*a, *state, *cell_parameters)
         if keep is not None:
             new_state = tuple(
@@ -482,10 +461,10 @@ def backward(params, tape, d_outputs, d_final_state=None):
         d_outputs = tf.where(tape["shown"], d_outputs, tf.zeros_like(d_outputs))
     dropout_mask = tape.get("dropout_mask")
     sequences = tape["sequences"]
-    # The products' adjoints, gate blocks joined, one write per step: after the loop each
-    # (time, batch, blocks * units) array feeds the weight and input gradients directly.
+    # The pre-activations' adjoints, one array per gate block: each (time, batch, units)
+    # block feeds the weight and input gradients directly.
     d_a_steps = [
-        tf.TensorArray(dtype, size=steps, element_shape=(batch, _BLOCKS * units))
+        tf.TensorArray(dtype, size=steps, element_shape=(batch, units))
         for _ in range(1)
     ]
     # Adjoints summed over batch and time in the loop: the per-unit parameters'.
@@ -506,14 +485,12 @@ def backward(params, tape, d_outputs, d_final_state=None):
             _read(sequences["h"], t + 1, dtype, (batch, units)),
             *cell_parameters,
         )
-        d_a_x, d_a_h = _product_adjoints(d_a)
         d_h = d_h_tm1
 
         d_state = (d_h,)
         if keep is not None:
             d_state = tuple(d + d_skip for d, d_skip in zip(d_state, d_around, strict=True))
-        taped = _taped_adjoints(d_a_x, d_a_h)
-        d_a_steps = [array.write(t, d) for array, d in zip(d_a_steps, taped, strict=True)]
+        d_a_steps = [array.write(t, d) for array, d in zip(d_a_steps, d_a, strict=True)]
         d_sums = {
             "recurrent_weight": d_sums["recurrent_weight"] + tf.reduce_sum(d_recurrent_weight, axis=0),
         }
@@ -525,14 +502,14 @@ def backward(params, tape, d_outputs, d_final_state=None):
         (steps - 1, d_state, d_a_steps, d_sums),
         maximum_iterations=steps,
     )
-    # Weight and input gradients as one GEMM each over every step.
-    d_a_x, d_a_h = _untaped_adjoints([array.stack() for array in d_a_steps])
+    # Weight and input gradients as one GEMM per gate block over every step.
+    d_a_x, d_a_h = _preactivation_adjoints([array.stack() for array in d_a_steps])
     d_params = {
-        "kernel": _product_grad_weights(d_a_x, x, dropout_mask, range(_BLOCKS)),
+        "kernel": _block_products_grad_weights(d_a_x, x, dropout_mask),
         "bias": _bias_adjoint(d_a_x, d_a_h),
         "recurrent_weight": d_sums["recurrent_weight"],
     }
-    d_x = _input_grad(d_a_x, kernel, dropout_mask)
+    d_x = _block_products_grad_v(d_a_x, _transposed_blocks(kernel), dropout_mask)
     return d_params, tf.transpose(d_x, (1, 0, 2)), d_initial_state
 
 
