@@ -185,6 +185,63 @@ def test_backward_matches_autodiff_of_forward(variant, case):
     )
 
 
+@pytest.mark.parametrize("variant", ALL_VARIANTS)
+def test_per_block_masks_agree_with_the_fused_products(variant):
+    """A mask per gate block takes one product per block; with every block's mask equal to
+    one shared mask it computes what the fused products compute with that mask."""
+    dtype = "float64"
+    module = load(variant)
+    params = random_params(module, FEATURES, UNITS, dtype)
+    x = inputs(BATCH, TIME, FEATURES, dtype)
+    initial_state = tuple(initial_states(variant, BATCH, UNITS, dtype))
+    widths = state_widths(module, UNITS)
+    d_outputs = loss_weights((BATCH, TIME, widths[0]), dtype)
+    blocks = len(SPECS[variant].blocks)
+    shared = dict(
+        zip(
+            ("dropout_mask", "recurrent_dropout_mask"),
+            masks(BATCH, TIME, FEATURES, widths[0], dtype, per_block=False),
+            strict=True,
+        )
+    )
+    per_block = {name: tf.stack([mask] * blocks) for name, mask in shared.items()}
+    results = []
+    for options in (shared, per_block):
+        outputs, final_state, tape = module.forward(params, x, initial_state, **options)
+        d_params, d_x, d_initial_state = module.backward(params, tape, d_outputs)
+        names = module.PARAM_NAMES
+        results.append(
+            [outputs, *final_state, *(d_params[n] for n in names), d_x, *d_initial_state]
+        )
+    assert_all_close(results[1], results[0], TOLERANCE[dtype], what="per-block masks")
+
+
+@pytest.mark.parametrize("variant", ["lstm", "gru", "indrnn"])
+def test_autodiff_of_the_forward_loop_reads_steps_without_dense_slice_gradients(variant):
+    """The inference path's gradient is TensorFlow's of the forward loop: it must not take
+    the gradient of an indexed slice of a (time, ...) tensor at each step (a dense tensor
+    of every step, per step: quadratic in time)."""
+    module = load(variant)
+    params = random_params(module, FEATURES, UNITS, "float32")
+    x = inputs(BATCH, TIME, FEATURES, "float32")
+    initial_state = tuple(initial_states(variant, BATCH, UNITS, "float32"))
+
+    @tf.function
+    def gradients(x, params):
+        with tf.GradientTape() as tape:
+            tape.watch([x, params])
+            outputs, _, _ = module.forward(params, x, initial_state)
+            loss = tf.reduce_sum(outputs)
+        return tape.gradient(loss, [x, params])
+
+    graph = gradients.get_concrete_function(x, params).graph.as_graph_def()
+    ops = [node.op for f in graph.library.function for node in f.node_def]
+    assert "While" in [node.op for node in graph.node] or "StatelessWhile" in [
+        node.op for node in graph.node
+    ]
+    assert "StridedSliceGrad" not in ops
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize(

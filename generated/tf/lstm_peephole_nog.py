@@ -127,9 +127,11 @@ def _cell_backward(
     return (d_a_i, d_a_f, d_a_c), d_c_tm1, d_peephole_i, d_peephole_f
 
 
-# Every product with the kernel or the recurrent kernel runs per gate block: on CPU a
-# (units, units) product is markedly faster than one (units, blocks * units) product, and
-# each block's pre-activations come out contiguous. Dropout masks multiply the input of a
+# Every product with the kernel or the recurrent kernel runs per gate block, on every CPU
+# kind measured (README, Performance): a fused (units, blocks * units) recurrent product
+# ties at best forward (AVX-512) and is slower with AVX2 only, and the backward's fused
+# (batch, blocks * units) @ (blocks * units, units) is slower on both than the per-block
+# products summed; each block's pre-activations also come out contiguous, with no split. Dropout masks multiply the input of a
 # product: the input mask for the kernel, the recurrent mask for the recurrent kernel. A
 # mask is None, (batch, n): one mask for every gate block, or (blocks, batch, n): one per
 # gate block, as Keras uses with recurrent_dropout. Leading axes of v (time) share the mask
@@ -394,6 +396,11 @@ def forward(
     if recurrent_dropout_mask is not None:
         tape["recurrent_dropout_mask"] = recurrent_dropout_mask
     kernel_blocks = tf.split(kernel, _BLOCKS, axis=-1)
+    # The loop reads each step's input as a TensorArray entry (a view, no copy): where
+    # TensorFlow differentiates the loop (the inference path), a read's gradient is that
+    # step's alone, where an indexed slice's is a dense (time, batch, features) tensor at
+    # every step.
+    x_steps = tf.TensorArray(dtype, size=steps, element_shape=(batch, input_dim)).unstack(x)
     recurrent_blocks = tf.split(recurrent_kernel, _BLOCKS, axis=-1)
     bias_blocks = _bias_blocks(bias)
     # Index t of a state's sequence holds the state entering step t (the initial state at
@@ -408,7 +415,7 @@ def forward(
     def forward_step(t, state, sequences, values):
         # The input's products run per step too: a precomputed (time, batch, blocks * units)
         # projection costs more (memory) than it saves, with XLA most of all.
-        a_x = _block_products(x[t], kernel_blocks, dropout_mask)
+        a_x = _block_products(x_steps.read(t), kernel_blocks, dropout_mask)
         a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
         a = _preactivations(a_x, a_h, bias_blocks)
         new_state, step_values = _cell(*a, *state, *cell_parameters)
