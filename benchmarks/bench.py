@@ -728,9 +728,11 @@ def make_tf_runners(layer, problem: Problem, jit_compile: bool) -> dict[str, Run
 
     @tf.function(jit_compile=jit_compile)
     def forward_backward(x):
+        # A training call, as model.fit makes: the generated layers' gradient is then the
+        # generated backward (an inference call gets TensorFlow's gradient of the forward).
         with tf.GradientTape() as tape:
             tape.watch(x)
-            loss = tf.reduce_sum(layer(x) * w)
+            loss = tf.reduce_sum(layer(x, training=True) * w)
         return dict(zip(names, tape.gradient(loss, [x, *variables]), strict=True))
 
     def as_numpy(function) -> Runner:

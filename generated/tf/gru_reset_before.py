@@ -24,9 +24,9 @@ are ``tf.while_loop``s, every product with the weights runs per gate block, and 
 weight and input gradients are single GEMMs per gate block over every step.
 
 ``LAYER``, the class ``GRUResetBefore``, is a drop-in for ``keras.layers.GRU``
-with this variant's activations; its gradient is ``backward`` (``tf.custom_gradient``),
-not autodiff of the loop. ``GRUResetBeforeCell`` is one step of it, a cell for
-``keras.layers.RNN``.
+with this variant's activations; in training its gradient is ``backward``
+(``tf.custom_gradient``), not autodiff of the loop, and inference runs the forward alone.
+``GRUResetBeforeCell`` is one step of it, a cell for ``keras.layers.RNN``.
 Shapes: x (batch, time, features), outputs (batch, time, units); the dtype of x is the
 compute dtype.
 """

@@ -24,9 +24,9 @@ are ``tf.while_loop``s, every product with the weights runs per gate block, and 
 weight and input gradients are single GEMMs per gate block over every step.
 
 ``LAYER``, the class ``LSTMHardSigmoidKeras2``, is a drop-in for ``keras.layers.LSTM``
-with this variant's activations; its gradient is ``backward`` (``tf.custom_gradient``),
-not autodiff of the loop. ``LSTMHardSigmoidKeras2Cell`` is one step of it, a cell for
-``keras.layers.RNN``.
+with this variant's activations; in training its gradient is ``backward``
+(``tf.custom_gradient``), not autodiff of the loop, and inference runs the forward alone.
+``LSTMHardSigmoidKeras2Cell`` is one step of it, a cell for ``keras.layers.RNN``.
 Shapes: x (batch, time, features), outputs (batch, time, units); the dtype of x is the
 compute dtype.
 """

@@ -26,8 +26,9 @@ weight and input gradients are single GEMMs per gate block over every step.
 ``LAYER``, the class ``LSTMPeepholeNfg``, is a Keras 3 recurrent layer for this variant,
 which has no stock Keras counterpart; it takes the arguments of ``keras.layers.LSTM``
 that apply to it and keeps the per-unit parameters as weights after ``bias``.
-Its gradient is ``backward`` (``tf.custom_gradient``), not autodiff of the loop.
-``LSTMPeepholeNfgCell`` is one step of it, a cell for ``keras.layers.RNN``.
+In training its gradient is ``backward`` (``tf.custom_gradient``), not autodiff of the
+loop, and inference runs the forward alone. ``LSTMPeepholeNfgCell`` is one step of it,
+a cell for ``keras.layers.RNN``.
 Shapes: x (batch, time, features), outputs (batch, time, units); the dtype of x is the
 compute dtype.
 """
