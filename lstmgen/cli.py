@@ -22,7 +22,8 @@ from .spec import (
     name_with_options,
     number_text,
 )
-from .specfile import SpecFileError, all_variants, load_spec
+from .specfile import SpecFileError, load_spec
+from .specfile import all_variants as builtin_variants
 from .specfile import resolve as resolve_name
 
 ACTIVATION_CHOICE = click.Choice(sorted(ACTIVATIONS))
@@ -114,7 +115,7 @@ def _specs(
         ract = recurrent_activation or "sigmoid"
         specs.append(resolve(activation_variant_name(act, ract)))
     if not specs:
-        specs = list(all_variants().values())
+        specs = list(builtin_variants().values())
     unique = {spec.name: spec for spec in specs}
     return list(unique.values())
 
@@ -330,8 +331,7 @@ def verify(
     _import_tensorflow_quietly()
     from .verify import format_header, format_row, run_checks, table_widths
 
-    if all_variants:
-        variants = tuple(sorted(set(variants) | set(all_variants())))
+    variants = verified_names(variants, all_variants)
     specs = _specs(variants, activation, recurrent_activation, spec_files, cell_clip, forget_bias)
     targets = list(TARGETS) if target == "all" else [target]
     # On a terminal, a transient line on stderr says what runs; rows go to stdout as they end.
@@ -357,12 +357,20 @@ def verify(
         sys.exit(1)
 
 
+def verified_names(variants: tuple[str, ...], all_variants: bool) -> tuple[str, ...]:
+    """The variants ``verify`` checks: those named, and with ``--all`` every built-in one
+    (the Python-defined family and the cells shipped as spec files), sorted."""
+    if not all_variants:
+        return variants
+    return tuple(sorted(set(variants) | set(builtin_variants())))
+
+
 @main.command()
 def variants() -> None:
     """List the built-in variants: summary, equations, states and parameter shapes."""
     from .report import variant_listing
 
-    click.echo("\n\n".join(variant_listing(spec) for spec in all_variants().values()))
+    click.echo("\n\n".join(variant_listing(spec) for spec in builtin_variants().values()))
     click.echo(
         "\nAny LSTM with other activations: --activation A --recurrent-activation A "
         f"(A in {', '.join(sorted(ACTIVATIONS))}), named lstm_ra-<A>_act-<A>.\n"

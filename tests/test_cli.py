@@ -180,3 +180,13 @@ def test_cli_prints_no_tensorflow_startup_log(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("PASS") == 4, result.stdout
     assert not re.search(r"oneDNN|cuda|I0000|W0000|tensorflow/|absl", result.stderr), result.stderr
+
+
+def test_verify_all_names_every_built_in_variant_and_cell():
+    from lstmgen.cli import verified_names
+    from lstmgen.spec import VARIANTS
+
+    names = verified_names(("lstm_fb-1",), True)
+    assert set(VARIANTS) | {"indrnn", "layernorm_lstm", "slstm", "lstm_fb-1"} <= set(names)
+    assert list(names) == sorted(names)
+    assert verified_names(("lstm",), False) == ("lstm",)
