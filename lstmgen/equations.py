@@ -65,11 +65,9 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
         for block in spec.blocks
     )
     states_tm1 = tuple(sp.Symbol(f"{state}_tm1") for state in spec.states)
-    readable = {s.name: s for s in preactivations + states_tm1}
-    unit_params = unit_param_symbols(spec)
-    readable.update(unit_params)
-    names = dict(readable)
-    unit_params = tuple(unit_params.values())
+    per_unit = unit_param_symbols(spec)
+    names = {s.name: s for s in preactivations + states_tm1} | per_unit
+    unit_params = tuple(per_unit.values())
     weights = {m.name: m.blocks for m in spec.matrix_params}
     rows = {m.name: m.rows for m in spec.matrix_params}
     if spec.recurrent_blocks is not None:
@@ -142,7 +140,7 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
     program = replace(program, recurrent_kernel=bool(program.recurrent_blocks) or reads_recurrent)
     if spec.products_apart and (spec.recurrent_bias or spec.recurrent_blocks is not None):
         problem = "products apart need recurrent_bias false and every block fed"
-        raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="products_apart")
+        raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="inputs")
     if spec.recurrent_bias and not program.recurrent_blocks:
         problem = "recurrent_bias needs a recurrent product; recurrent_blocks is empty"
         raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="recurrent_bias")
