@@ -145,7 +145,8 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
         problem = "recurrent_bias needs a recurrent product; recurrent_blocks is empty"
         raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="recurrent_bias")
     _check_uses(spec, program)
-    return replace(program, state_widths=_state_widths(spec, program))
+    state_widths, rows = _state_widths(spec, program)
+    return replace(program, state_widths=state_widths, row_values=rows)
 
 
 def unit_param_symbols(spec: CellSpec) -> dict[str, sp.Symbol]:
@@ -186,7 +187,9 @@ def unit_param_sources(spec: CellSpec) -> tuple[tuple[str, int], ...]:
     return tuple(sources)
 
 
-def _state_widths(spec: CellSpec, program: ForwardProgram) -> tuple[str, ...]:
+def _state_widths(
+    spec: CellSpec, program: ForwardProgram
+) -> tuple[tuple[str, ...], tuple[sp.Symbol, ...]]:
     """Each state's size: ``units``, or the width of the product that defines it. Per-unit
     lines and product sources read ``units``-wide values only."""
     width_of_weight = {m.name: m.width for m in spec.matrix_params}
@@ -220,7 +223,7 @@ def _state_widths(spec: CellSpec, program: ForwardProgram) -> tuple[str, ...]:
                     "sources read units-wide values only"
                 )
                 raise SpecError(f"variant {spec.name!r}: {a.text!r}: {problem}", problem, index)
-    return state_widths
+    return state_widths, tuple(a.target for a in program.assignments if a.target in rows)
 
 
 def _check_uses(spec: CellSpec, program: ForwardProgram) -> None:

@@ -107,6 +107,8 @@ class ForwardProgram:
         unit_sources: for each unit parameter, the parameter it is taken from and the
             gate block it is of that parameter (``("bias", 2)`` for ``bias_c``; ``-1``: the
             whole (units,) parameter).
+        row_values: the values that are one number per batch row (reductions, and lines
+            reading row values alone), broadcast where per-unit lines read them.
         recurrent_kernel: whether the cell has a ``recurrent_kernel`` at all: False when no
             gate block is fed by the recurrent product and no product reads it (IndRNN,
             minGRU, QRNN: the recurrence is per unit, or through the states alone).
@@ -124,6 +126,7 @@ class ForwardProgram:
     recurrent_kernel: bool = True
     products_apart: bool = False
     unit_sources: tuple[tuple[str, int], ...] = ()
+    row_values: tuple[sp.Symbol, ...] = ()
 
 
 @dataclass(frozen=True)

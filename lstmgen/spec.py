@@ -457,6 +457,11 @@ VARIANTS: dict[str, CellSpec] = {
 _ACTIVATION_VARIANT = re.compile(r"^lstm_ra-(?P<ract>[a-z0-9_]+)_act-(?P<act>[a-z0-9_]+)$")
 
 
+def is_activation_variant(name: str) -> bool:
+    """Whether ``name`` is an ``lstm_ra-<recurrent_activation>_act-<activation>`` name."""
+    return bool(_ACTIVATION_VARIANT.match(name))
+
+
 def activation_variant_name(activation: str, recurrent_activation: str) -> str:
     """Deterministic variant name for an LSTM with the given activations.
 
