@@ -57,7 +57,8 @@ class StateContext:
 
     Attributes:
         name: ``h``; ``tm1``: ``h_tm1``; ``d``: ``d_h``.
-        taped: whether its sequence is kept on the tape (backward reads it).
+        taped: whether its sequence is kept on the tape (backward reads it); ``index``: its
+            place in the state tuple (loops over the taped states alone skip some).
         direct_adjoint: the backward cell's output for ``d_<name>_tm1``, or ``""`` when the
             update reads the previous state only through the recurrent product.
         carry: what the backward loop hands the previous step as ``d``, apart from the
@@ -71,6 +72,7 @@ class StateContext:
     direct_adjoint: str
     carry: str
     width: str = "units"
+    index: int = 0
 
 
 @dataclass(frozen=True)
@@ -365,6 +367,7 @@ def module_context(
             direct_adjoint=d_tm1.name if d_tm1 is not None else "",
             carry=d_tm1.name if d_tm1 is not None else f"{alias}.zeros_like(d_{s.name})",
             width=width,
+            index=k,
         )
         for k, (s, tm1, d_tm1, width) in enumerate(
             zip(

@@ -158,3 +158,29 @@ def test_a_spec_may_not_take_a_built_in_name(tmp_path, name, class_name, fragmen
     path = write(tmp_path, spec_text(GOOD, head=head))
     with pytest.raises(SpecFileError, match=fragment):
         load_spec(path)
+
+
+UNTAPED_BEFORE_TAPED = """name = "skipping"
+blocks = ["z", "h"]
+states = ["h", "y", "c"]
+
+[equations]
+z = "sigmoid(a_z)"
+y = "2 * z"
+c = "z * c_tm1 + (1 - z) * tanh(a_h)"
+h = "c * 2 + y"
+"""
+
+
+def test_a_state_the_backward_does_not_read_before_one_it_does(tmp_path):
+    """y is carried but never read back (its line is linear in z, y_tm1 unused), c is: the
+    tape must hold c's own sequence, not the state before it in the tuple."""
+    spec = load_spec(write(tmp_path, UNTAPED_BEFORE_TAPED))
+    module = load_module(emit.build(spec, "numpy"), "zoo_language_skipping")
+    rng = np.random.default_rng(1)
+    params = {k: rng.normal(size=s) for k, s in module.param_shapes(3, 2).items()}
+    initial = tuple(rng.normal(size=(2, 2)) for _ in module.STATE_NAMES)
+    _, _, tape = module.forward(params, rng.normal(size=(2, 4, 3)), initial)
+    assert "y" not in tape
+    np.testing.assert_array_equal(tape["c"][0], initial[2])
+    assert numeric_check(spec).status == "PASS"
