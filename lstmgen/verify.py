@@ -20,6 +20,7 @@ largest over all arrays of a check.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import time
@@ -653,7 +654,10 @@ def run_checks(
     workers = workers or os.cpu_count() or 1
     pool = None
     if workers > 1 and len(specs) > 1:
-        pool = ProcessPoolExecutor(min(workers, len(specs)))
+        # Spawned, not forked: by now TensorFlow or JAX may run threads in this process,
+        # and a fork of a multithreaded process can deadlock.
+        spawn = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(min(workers, len(specs)), mp_context=spawn)
     try:
         exact = [pool.submit(_timed_exact, spec) for spec in specs] if pool else []
         for k, spec in enumerate(specs):
