@@ -40,9 +40,9 @@ import sys
 from pathlib import Path
 
 from . import derive, printers
-from .equations import SpecError, forward_program, name_problem
+from .equations import SpecError, forward_program, name_problem, reads
 from .lang import non_finite, shorten
-from .program import Assignment, Reduction
+from .program import Assignment
 from .spec import (
     VARIANTS,
     CellSpec,
@@ -304,7 +304,7 @@ def _check_adjoints(spec: CellSpec, forward, fail) -> None:
     adjoints = (*backward.d_preactivations, *backward.d_unit_params)
     for x, d_x in zip(inputs, adjoints, strict=True):
         if _is_constant(backward, d_x):
-            reader = next(a for a in forward.assignments if x in _read(a))
+            reader = next(a for a in forward.assignments if x in reads(a))
             line = spec.statements[forward.assignments.index(reader)][0]
             fail(
                 f"{x.name!r} gets no gradient: it is read only through stop_gradient, so "
@@ -320,14 +320,6 @@ def _check_adjoints(spec: CellSpec, forward, fail) -> None:
             printers.print_programs(forward, backward, target)
         except (TypeError, ValueError) as error:
             fail(f"cannot print the {target} code: {shorten(error, 120)}", "equations", "equations")
-
-
-def _read(statement) -> set:
-    if isinstance(statement, Assignment):
-        return statement.expr.free_symbols
-    if isinstance(statement, Reduction):
-        return set().union(*(t.free_symbols for t in statement.terms))
-    return set(statement.sources)
 
 
 # How the gate blocks' inputs reach the equations: ``a_<block>`` (the sum of both products
