@@ -9,7 +9,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import derive, equations, printers, render
+from . import derive, equations, hoist, printers, render
 from .spec import CellSpec
 
 GENERATED = re.compile(render.HEADER_PATTERN, re.MULTILINE)
@@ -22,11 +22,22 @@ def build(spec: CellSpec, target: str, out_dir: Path | str = DEFAULT_OUT) -> str
     """The generated module for ``spec`` and ``target``, as text; ``out_dir`` (the output
     folder as the user gave it) goes into the header's regeneration command."""
     forward = equations.forward_program(spec)
-    backward = derive.adjoint_program(forward)
-    printed = printers.print_programs(forward, backward, target)
-    context = render.module_context(
-        spec, forward, backward, printed, target, out_argument(out_dir) or render.DEFAULT_OUT
+    out = out_argument(out_dir) or render.DEFAULT_OUT
+    # TF runs the lines that read the input alone before its time loop, on every step.
+    split = hoist.split_program(forward) if target == "tf" else None
+    if split is None:
+        backward = derive.adjoint_program(forward)
+        printed = printers.print_programs(forward, backward, target)
+        return render.render_module(
+            render.module_context(spec, forward, backward, printed, target, out)
+        )
+    halves = (split.loop, split.pre)
+    backwards = tuple(derive.adjoint_program(half) for half in halves)
+    printed = tuple(
+        printers.print_programs(half, backward, target)
+        for half, backward in zip(halves, backwards, strict=True)
     )
+    context = render.hoisted_module_context(spec, forward, split, backwards, printed, target, out)
     return render.render_module(context)
 
 

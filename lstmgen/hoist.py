@@ -46,12 +46,13 @@ class Split:
 
 def input_preactivations(forward: ForwardProgram) -> tuple[sp.Symbol, ...]:
     """The inputs that depend on x alone: the input products (``wx_<block>``, or
-    ``ax_<block>`` with their bias row), or with ``inputs = "sum"`` every ``a_<block>`` when
-    the recurrent product feeds no block. When it feeds some, none: the loop would still
-    multiply each step's x for those blocks, so the products cannot all leave the loop."""
+    ``ax_<block>`` with their bias row), or with ``inputs = "sum"`` every ``a_<block>`` of a
+    cell with no recurrent kernel. With one, none: the loop would still multiply each
+    step's x for the blocks the recurrent product feeds, so the products cannot all leave
+    the loop."""
     if forward.products_apart or forward.recurrent_bias:
         return forward.preactivations[: len(forward.preactivations) // 2]
-    if forward.recurrent_kernel and forward.recurrent_blocks:
+    if forward.recurrent_kernel:
         return ()
     return forward.preactivations
 

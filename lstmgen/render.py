@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import jinja2
 
 from .derive import adjoint_symbol
 from .fingerprint import fingerprint
+from .hoist import Split
 from .printers import ALIAS, PrintedPrograms, dropout_mask_name, weight_block_name
 from .program import BackwardProgram, ForwardProgram, Product
 from .spec import (
@@ -194,6 +195,42 @@ class UnitGradient:
 
 
 @dataclass(frozen=True)
+class HoistContext:
+    """TF: the lines that read the input alone (``hoist.Split.pre``), run before the time
+    loop on every step at once, and their adjoint, run after the backward loop.
+
+    Attributes:
+        equations / loop_equations: the pre and the loop lines, for the docstring.
+        signature: ``_pre``'s arguments (its inputs, then every per-unit parameter).
+        forward_lines / backward_lines: ``_pre``'s and ``_pre_backward``'s bodies.
+        outputs_tuple / tape_tuple: what ``_pre`` returns: the values the loop reads
+            (``hoisted_names``), and what ``_pre_backward`` reads of it.
+        backward_arguments: ``_pre_backward``'s (seeds, tape values, unit parameters).
+        backward_returns: its return: the inputs' adjoints, then the unit parameters' it
+            gives (``parameter_names``; ``has_parameters``: any); ``backward_targets``:
+            the driver's names for them.
+        n_unit_parameters: how many of the cell parameters are per-unit parameters.
+        n_loop_inputs: the loop cell's inputs that are not hoisted (recurrent products).
+    """
+
+    equations: tuple[str, ...]
+    loop_equations: tuple[str, ...]
+    signature: str
+    forward_lines: tuple[str, ...]
+    backward_lines: tuple[str, ...]
+    outputs_tuple: str
+    tape_tuple: str
+    backward_arguments: tuple[str, ...]
+    backward_returns: str
+    hoisted_names: str
+    parameter_names: str
+    has_parameters: bool
+    backward_targets: str
+    n_unit_parameters: int
+    n_loop_inputs: int
+
+
+@dataclass(frozen=True)
 class ModuleContext:
     """Everything a target template substitutes; built and tested in Python."""
 
@@ -322,6 +359,9 @@ class ModuleContext:
     # each in the TF ``_cell_parameters`` (``*tf.split(params["gamma"], 4)``), the NumPy
     # lines that split vectors into blocks, each parameter's gradient, and the vectors.
     unit_args: tuple[str, ...]
+    # The unit parameters whose adjoints the backward cell returns (those its lines read;
+    # all of ``unit_args`` unless lines were hoisted out of the loop).
+    summed_unit_args: tuple[str, ...]
     # JAX: the backward cell's arguments (``backward_parameters`` less the output buffers
     # ``d_<group>`` the NumPy cell writes into; the JAX cell returns them first).
     backward_inputs: tuple[str, ...]
@@ -344,6 +384,8 @@ class ModuleContext:
     tf_params_assign: str
     tf_params_assign_backward: str
     no_recurrent_kernel_arguments: str
+    # TF: the lines hoisted out of the time loop, or None (the loop runs every line).
+    hoist: HoistContext | None = None
 
 
 def module_context(
@@ -479,6 +521,8 @@ def module_context(
         *(m.name for m in matrices),
     )
     unit_args = tuple(p.name for p in forward.unit_params)
+    returned = set(backward.d_unit_params)
+    summed_unit_args = tuple(p.name for p in forward.unit_params if adjoint_symbol(p) in returned)
     state_reads = tuple(r for r in reads if r.kind in ("state", "state_tm1"))
     backward_inputs = (
         *(s.name for s in backward.seeds),
@@ -596,13 +640,14 @@ def module_context(
                 *(m.name for m in spec.matrix_params),
             )
         ),
-        has_step_sums=bool(unit_args or blocks),
+        has_step_sums=bool(summed_unit_args or blocks),
         unit_param_names=names_source(spec.unit_params),
         input_bias="" if spec.products_apart else "bias[0]" if spec.recurrent_bias else "bias",
         recurrent_bias_row="bias[1]" if spec.recurrent_bias else "",
         products_apart=spec.products_apart,
         apart=spec.recurrent_bias or spec.products_apart,
         unit_args=unit_args,
+        summed_unit_args=summed_unit_args,
         backward_inputs=backward_inputs,
         **unit_parameter_context(spec, bool(blocks), "jnp" if target == "jax" else "np"),
         step_values_stack=step_values_stack(step_values, set(forward.row_values)),
@@ -625,6 +670,77 @@ def module_context(
         ),
         keras_name=spec.keras_layer or "LSTM",
         **keras_activation_arguments(spec),
+    )
+
+
+def hoisted_module_context(
+    spec: CellSpec,
+    forward: ForwardProgram,
+    split: Split,
+    backwards: tuple[BackwardProgram, BackwardProgram],
+    printed: tuple[PrintedPrograms, PrintedPrograms],
+    target: str,
+    out: str = DEFAULT_OUT,
+) -> ModuleContext:
+    """The context of a module whose loop runs ``split.loop`` after ``split.pre`` ran on
+    every step; ``backwards`` and ``printed`` are the (loop, pre) programs' adjoints and
+    lines. The docstring and the fingerprint stay those of ``forward``, the whole cell."""
+    loop_backward, pre_backward = backwards
+    loop_printed, pre_printed = printed
+    # Both halves take every per-unit parameter, whichever lines read it.
+    loop = replace(split.loop, unit_params=forward.unit_params, unit_sources=forward.unit_sources)
+    context = module_context(
+        spec, loop, loop_backward, joined_printed(loop_printed, pre_printed), target, out
+    )
+    return replace(
+        context,
+        equations=tuple(a.text for a in forward.assignments),
+        fingerprint=fingerprint(forward),
+        hoist=hoist_context(forward, split, pre_backward, pre_printed),
+    )
+
+
+def joined_printed(loop: PrintedPrograms, pre: PrintedPrograms) -> PrintedPrograms:
+    """The loop's lines, with the helpers and constants either program uses (sorted by
+    name, as ``printers.print_programs`` sorts them)."""
+    helpers = sorted(set(loop.helpers) | set(pre.helpers), key=lambda h: h[0].split("(")[0])
+    as_tensors = [h for h in helpers if h[0].startswith("def _as_tensors(")]
+    helpers = as_tensors + [h for h in helpers if h not in as_tensors]
+    constants = tuple(dict.fromkeys(loop.constants + pre.constants))
+    return replace(loop, helpers=tuple(helpers), constants=constants)
+
+
+def hoist_context(
+    forward: ForwardProgram, split: Split, backward: BackwardProgram, printed: PrintedPrograms
+) -> HoistContext:
+    """``HoistContext`` of the pre program ``split.pre`` and its adjoint ``backward``."""
+    units = tuple(p.name for p in forward.unit_params)
+    d_parameters = tuple(d.name for d in backward.d_unit_params)
+    returned = set(backward.d_unit_params)
+    return HoistContext(
+        equations=tuple(a.text for a in split.pre.assignments),
+        loop_equations=tuple(a.text for a in split.loop.assignments),
+        signature=", ".join((*(a.name for a in split.pre.preactivations), *units)),
+        forward_lines=printed.forward_lines,
+        backward_lines=printed.backward_lines,
+        outputs_tuple=tuple_source(s.name for s in split.hoisted),
+        tape_tuple=tuple_source(s.name for s in backward.tape),
+        backward_arguments=(
+            *(s.name for s in backward.seeds),
+            *(s.name for s in backward.tape),
+            *units,
+        ),
+        backward_returns=", ".join(
+            (tuple_source(d.name for d in backward.d_preactivations), *d_parameters)
+        ),
+        hoisted_names=names_source(s.name for s in split.hoisted),
+        parameter_names=names_source(
+            p.name for p in forward.unit_params if adjoint_symbol(p) in returned
+        ),
+        has_parameters=bool(d_parameters),
+        backward_targets="d_inputs, *d_pre_parameters" if d_parameters else "d_inputs",
+        n_unit_parameters=len(units),
+        n_loop_inputs=len(split.loop.preactivations) - len(split.hoisted),
     )
 
 

@@ -34,12 +34,51 @@ Per unit and time step, with ``a_<block>`` the gate block of
     tanh_c = tanh(c)
     h = o * tanh_c
 
+The lines that read the input alone run before the time loop, once, on every step at once
+((time, batch, units) tensors, ``_pre``), the input-only part of each sum or product in
+the other lines named (``<line>_in``):
+
+    mean_x = mean([wx_i, wx_f, wx_c, wx_o])
+    dx_i = wx_i - mean_x
+    dx_f = wx_f - mean_x
+    dx_c = wx_c - mean_x
+    dx_o = wx_o - mean_x
+    var_x = mean([dx_i**2, dx_f**2, dx_c**2, dx_o**2])
+    rx = 1 / sqrt(var_x + 0.001)
+    i_in = bias_i + dx_i*kernel_norm_gamma_i*rx + kernel_norm_beta_i + recurrent_norm_beta_i
+    f_in = bias_f + dx_f*kernel_norm_gamma_f*rx + kernel_norm_beta_f + recurrent_norm_beta_f
+    g_in = bias_c + dx_c*kernel_norm_gamma_c*rx + kernel_norm_beta_c + recurrent_norm_beta_c
+    o_in = bias_o + dx_o*kernel_norm_gamma_o*rx + kernel_norm_beta_o + recurrent_norm_beta_o
+
+and the loop runs the rest, reading those values (``_HOISTED``) one step at a time:
+
+    mean_h = mean([uh_i, uh_f, uh_c, uh_o])
+    dh_i = uh_i - mean_h
+    dh_f = uh_f - mean_h
+    dh_c = uh_c - mean_h
+    dh_o = uh_o - mean_h
+    var_h = mean([dh_i**2, dh_f**2, dh_c**2, dh_o**2])
+    rh = 1 / sqrt(var_h + 0.001)
+    i = sigmoid(dh_i*recurrent_norm_gamma_i*rh + i_in)
+    f = sigmoid(dh_f*recurrent_norm_gamma_f*rh + f_in)
+    g = tanh(dh_c*recurrent_norm_gamma_c*rh + g_in)
+    o = sigmoid(dh_o*recurrent_norm_gamma_o*rh + o_in)
+    s = f * c_tm1 + i * g
+    mean_s = mean(s)
+    ds = s - mean_s
+    var_s = mean(ds**2)
+    c = ds / sqrt(var_s + 0.001) * state_norm_gamma + state_norm_beta
+    tanh_c = tanh(c)
+    h = o * tanh_c
+
 ``backward`` is the adjoint of these lines, derived by lstmgen (see
 ``lstmgen derive --variant layernorm_lstm``); each adjoint block names the
 forward line it differentiates. ``forward``, ``backward`` and ``step`` take and return
 tensors and trace under ``tf.function`` (``jit_compile=True`` included): the time loops
 are ``tf.while_loop``s, every product with the weights runs per gate block, and the
 weight and input gradients are single GEMMs per gate block over every step.
+``_pre_backward``, the adjoint of the lines before the loop, runs after the backward loop,
+on every step at once.
 
 ``LAYER``, the class ``LAYERNORMLstm``, is a Keras 3 recurrent layer for this variant,
 which has no stock Keras counterpart; it takes the arguments of ``keras.layers.LSTM``
@@ -70,7 +109,13 @@ _FORGET_BLOCK = 1
 # What forward keeps for backward: the sequence of each of these states (the first one's is
 # the recurrent product's input), and per step these values, stacked in one tensor.
 _TAPE_STATES = ("h", "c")
-_STEP_VALUES = ("dx_i", "dx_f", "dx_c", "dx_o", "var_x", "rx", "dh_i", "dh_f", "dh_c", "dh_o", "var_h", "rh", "i", "f", "g", "o", "ds", "var_s", "tanh_c")
+_STEP_VALUES = ("dh_i", "dh_f", "dh_c", "dh_o", "var_h", "rh", "i", "f", "g", "o", "ds", "var_s", "tanh_c")
+# The values the loop reads from ``_pre`` (stacked per step), the per-unit parameters whose
+# adjoints ``_pre_backward`` returns, and how many of the cell parameters are per-unit
+# parameters (they come first).
+_HOISTED = ("i_in", "f_in", "g_in", "o_in")
+_PRE_PARAMETERS = ("bias_i", "bias_f", "bias_c", "bias_o", "kernel_norm_gamma_i", "kernel_norm_gamma_f", "kernel_norm_gamma_c", "kernel_norm_gamma_o", "kernel_norm_beta_i", "kernel_norm_beta_f", "kernel_norm_beta_c", "kernel_norm_beta_o", "recurrent_norm_beta_i", "recurrent_norm_beta_f", "recurrent_norm_beta_c", "recurrent_norm_beta_o")
+_UNIT_PARAMETERS = 22
 
 
 def param_shapes(input_dim, units):
@@ -111,16 +156,9 @@ def _tanh(x):
     return tf.tanh(x)
 
 
-def _cell(wx_i, wx_f, wx_c, wx_o, uh_i, uh_f, uh_c, uh_o, h_tm1, c_tm1, bias_i, bias_f, bias_c, bias_o, kernel_norm_gamma_i, kernel_norm_gamma_f, kernel_norm_gamma_c, kernel_norm_gamma_o, kernel_norm_beta_i, kernel_norm_beta_f, kernel_norm_beta_c, kernel_norm_beta_o, recurrent_norm_gamma_i, recurrent_norm_gamma_f, recurrent_norm_gamma_c, recurrent_norm_gamma_o, recurrent_norm_beta_i, recurrent_norm_beta_f, recurrent_norm_beta_c, recurrent_norm_beta_o, state_norm_gamma, state_norm_beta):
+def _cell(i_in, f_in, g_in, o_in, uh_i, uh_f, uh_c, uh_o, h_tm1, c_tm1, bias_i, bias_f, bias_c, bias_o, kernel_norm_gamma_i, kernel_norm_gamma_f, kernel_norm_gamma_c, kernel_norm_gamma_o, kernel_norm_beta_i, kernel_norm_beta_f, kernel_norm_beta_c, kernel_norm_beta_o, recurrent_norm_gamma_i, recurrent_norm_gamma_f, recurrent_norm_gamma_c, recurrent_norm_gamma_o, recurrent_norm_beta_i, recurrent_norm_beta_f, recurrent_norm_beta_c, recurrent_norm_beta_o, state_norm_gamma, state_norm_beta):
     """Forward equations of one step, given each gate block's pre-activation: (new states,
     this step's ``_STEP_VALUES``)."""
-    mean_x = tf.reduce_mean(tf.concat((wx_i, wx_f, wx_c, wx_o), axis=-1), axis=-1, keepdims=True)
-    dx_i = -mean_x + wx_i
-    dx_f = -mean_x + wx_f
-    dx_c = -mean_x + wx_c
-    dx_o = -mean_x + wx_o
-    var_x = tf.reduce_mean(tf.concat((dx_i**2, dx_f**2, dx_c**2, dx_o**2), axis=-1), axis=-1, keepdims=True)
-    rx = 1 / _sqrt(var_x + 1 / 1000)
     mean_h = tf.reduce_mean(tf.concat((uh_i, uh_f, uh_c, uh_o), axis=-1), axis=-1, keepdims=True)
     dh_i = -mean_h + uh_i
     dh_f = -mean_h + uh_f
@@ -128,10 +166,10 @@ def _cell(wx_i, wx_f, wx_c, wx_o, uh_i, uh_f, uh_c, uh_o, h_tm1, c_tm1, bias_i, 
     dh_o = -mean_h + uh_o
     var_h = tf.reduce_mean(tf.concat((dh_i**2, dh_f**2, dh_c**2, dh_o**2), axis=-1), axis=-1, keepdims=True)
     rh = 1 / _sqrt(var_h + 1 / 1000)
-    i = _sigmoid(bias_i + dh_i * recurrent_norm_gamma_i * rh + dx_i * kernel_norm_gamma_i * rx + kernel_norm_beta_i + recurrent_norm_beta_i)
-    f = _sigmoid(bias_f + dh_f * recurrent_norm_gamma_f * rh + dx_f * kernel_norm_gamma_f * rx + kernel_norm_beta_f + recurrent_norm_beta_f)
-    g = _tanh(bias_c + dh_c * recurrent_norm_gamma_c * rh + dx_c * kernel_norm_gamma_c * rx + kernel_norm_beta_c + recurrent_norm_beta_c)
-    o = _sigmoid(bias_o + dh_o * recurrent_norm_gamma_o * rh + dx_o * kernel_norm_gamma_o * rx + kernel_norm_beta_o + recurrent_norm_beta_o)
+    i = _sigmoid(dh_i * recurrent_norm_gamma_i * rh + i_in)
+    f = _sigmoid(dh_f * recurrent_norm_gamma_f * rh + f_in)
+    g = _tanh(dh_c * recurrent_norm_gamma_c * rh + g_in)
+    o = _sigmoid(dh_o * recurrent_norm_gamma_o * rh + o_in)
     s = c_tm1 * f + g * i
     mean_s = tf.reduce_mean(s, axis=-1, keepdims=True)
     ds = -mean_s + s
@@ -139,19 +177,13 @@ def _cell(wx_i, wx_f, wx_c, wx_o, uh_i, uh_f, uh_c, uh_o, h_tm1, c_tm1, bias_i, 
     c = ds * state_norm_gamma / _sqrt(var_s + 1 / 1000) + state_norm_beta
     tanh_c = _tanh(c)
     h = o * tanh_c
-    return (h, c), (dx_i, dx_f, dx_c, dx_o, var_x, rx, dh_i, dh_f, dh_c, dh_o, var_h, rh, i, f, g, o, ds, var_s, tanh_c)
+    return (h, c), (dh_i, dh_f, dh_c, dh_o, var_h, rh, i, f, g, o, ds, var_s, tanh_c)
 
 
 def _cell_backward(
     d_h,
     d_c,
     c_tm1,
-    dx_i,
-    dx_f,
-    dx_c,
-    dx_o,
-    var_x,
-    rx,
     dh_i,
     dh_f,
     dh_c,
@@ -214,46 +246,26 @@ def _cell_backward(
     d_i = d_s * g
     d_f = c_tm1 * d_s
     d_g = d_s * i
-    # o = sigmoid(dx_o * rx * kernel_norm_gamma[o] + kernel_norm_beta[o] + dh_o * rh * recurrent_norm_gamma[o] + recurrent_norm_beta[o] + bias[o])
-    d_bias_o = d_o * o * (1 - o)
-    d_kernel_norm_gamma_o = d_bias_o * dx_o * rx
-    d_kernel_norm_beta_o = d_bias_o
-    d_recurrent_norm_gamma_o = d_bias_o * dh_o * rh
-    d_recurrent_norm_beta_o = d_bias_o
-    d_dx_o = d_bias_o * kernel_norm_gamma_o * rx
-    d_rx = d_bias_o * dx_o * kernel_norm_gamma_o
-    d_dh_o = d_bias_o * recurrent_norm_gamma_o * rh
-    d_rh = d_bias_o * dh_o * recurrent_norm_gamma_o
-    # g = tanh(dx_c * rx * kernel_norm_gamma[c] + kernel_norm_beta[c] + dh_c * rh * recurrent_norm_gamma[c] + recurrent_norm_beta[c] + bias[c])
-    d_bias_c = d_g * (1 - g**2)
-    d_kernel_norm_gamma_c = d_bias_c * dx_c * rx
-    d_kernel_norm_beta_c = d_bias_c
-    d_recurrent_norm_gamma_c = d_bias_c * dh_c * rh
-    d_recurrent_norm_beta_c = d_bias_c
-    d_dx_c = d_bias_c * kernel_norm_gamma_c * rx
-    d_rx = d_bias_c * dx_c * kernel_norm_gamma_c + d_rx
-    d_dh_c = d_bias_c * recurrent_norm_gamma_c * rh
-    d_rh = d_bias_c * dh_c * recurrent_norm_gamma_c + d_rh
-    # f = sigmoid(dx_f * rx * kernel_norm_gamma[f] + kernel_norm_beta[f] + dh_f * rh * recurrent_norm_gamma[f] + recurrent_norm_beta[f] + bias[f])
-    d_bias_f = d_f * f * (1 - f)
-    d_kernel_norm_gamma_f = d_bias_f * dx_f * rx
-    d_kernel_norm_beta_f = d_bias_f
-    d_recurrent_norm_gamma_f = d_bias_f * dh_f * rh
-    d_recurrent_norm_beta_f = d_bias_f
-    d_dx_f = d_bias_f * kernel_norm_gamma_f * rx
-    d_rx = d_bias_f * dx_f * kernel_norm_gamma_f + d_rx
-    d_dh_f = d_bias_f * recurrent_norm_gamma_f * rh
-    d_rh = d_bias_f * dh_f * recurrent_norm_gamma_f + d_rh
-    # i = sigmoid(dx_i * rx * kernel_norm_gamma[i] + kernel_norm_beta[i] + dh_i * rh * recurrent_norm_gamma[i] + recurrent_norm_beta[i] + bias[i])
-    d_bias_i = d_i * i * (1 - i)
-    d_kernel_norm_gamma_i = d_bias_i * dx_i * rx
-    d_kernel_norm_beta_i = d_bias_i
-    d_recurrent_norm_gamma_i = d_bias_i * dh_i * rh
-    d_recurrent_norm_beta_i = d_bias_i
-    d_dx_i = d_bias_i * kernel_norm_gamma_i * rx
-    d_rx = d_bias_i * dx_i * kernel_norm_gamma_i + d_rx
-    d_dh_i = d_bias_i * recurrent_norm_gamma_i * rh
-    d_rh = d_bias_i * dh_i * recurrent_norm_gamma_i + d_rh
+    # o = sigmoid(dh_o*recurrent_norm_gamma_o*rh + o_in)
+    d_o_in = d_o * o * (1 - o)
+    d_recurrent_norm_gamma_o = d_o_in * dh_o * rh
+    d_dh_o = d_o_in * recurrent_norm_gamma_o * rh
+    d_rh = d_o_in * dh_o * recurrent_norm_gamma_o
+    # g = tanh(dh_c*recurrent_norm_gamma_c*rh + g_in)
+    d_g_in = d_g * (1 - g**2)
+    d_recurrent_norm_gamma_c = d_g_in * dh_c * rh
+    d_dh_c = d_g_in * recurrent_norm_gamma_c * rh
+    d_rh = d_g_in * dh_c * recurrent_norm_gamma_c + d_rh
+    # f = sigmoid(dh_f*recurrent_norm_gamma_f*rh + f_in)
+    d_f_in = d_f * f * (1 - f)
+    d_recurrent_norm_gamma_f = d_f_in * dh_f * rh
+    d_dh_f = d_f_in * recurrent_norm_gamma_f * rh
+    d_rh = d_f_in * dh_f * recurrent_norm_gamma_f + d_rh
+    # i = sigmoid(dh_i*recurrent_norm_gamma_i*rh + i_in)
+    d_i_in = d_i * i * (1 - i)
+    d_recurrent_norm_gamma_i = d_i_in * dh_i * rh
+    d_dh_i = d_i_in * recurrent_norm_gamma_i * rh
+    d_rh = d_i_in * dh_i * recurrent_norm_gamma_i + d_rh
     # rh = 1 / sqrt(var_h + 0.001)
     d_var_h = -1 / 2 * d_rh / _sqrt(var_h + 1 / 1000)**3
     # var_h = mean([dh_i**2, dh_f**2, dh_c**2, dh_o**2])
@@ -280,6 +292,90 @@ def _cell_backward(
     d_uh_f = d_mean_h_each + d_uh_f
     d_uh_c = d_mean_h_each + d_uh_c
     d_uh_o = d_mean_h_each + d_uh_o
+    return (d_i_in, d_f_in, d_g_in, d_o_in, d_uh_i, d_uh_f, d_uh_c, d_uh_o), d_c_tm1, d_recurrent_norm_gamma_i, d_recurrent_norm_gamma_f, d_recurrent_norm_gamma_c, d_recurrent_norm_gamma_o, d_state_norm_gamma, d_state_norm_beta
+
+
+def _pre(wx_i, wx_f, wx_c, wx_o, bias_i, bias_f, bias_c, bias_o, kernel_norm_gamma_i, kernel_norm_gamma_f, kernel_norm_gamma_c, kernel_norm_gamma_o, kernel_norm_beta_i, kernel_norm_beta_f, kernel_norm_beta_c, kernel_norm_beta_o, recurrent_norm_gamma_i, recurrent_norm_gamma_f, recurrent_norm_gamma_c, recurrent_norm_gamma_o, recurrent_norm_beta_i, recurrent_norm_beta_f, recurrent_norm_beta_c, recurrent_norm_beta_o, state_norm_gamma, state_norm_beta):
+    """The lines that read the input alone, on every step at once (any leading axes): the
+    values the loop reads (``_HOISTED``), and what ``_pre_backward`` reads."""
+    mean_x = tf.reduce_mean(tf.concat((wx_i, wx_f, wx_c, wx_o), axis=-1), axis=-1, keepdims=True)
+    dx_i = -mean_x + wx_i
+    dx_f = -mean_x + wx_f
+    dx_c = -mean_x + wx_c
+    dx_o = -mean_x + wx_o
+    var_x = tf.reduce_mean(tf.concat((dx_i**2, dx_f**2, dx_c**2, dx_o**2), axis=-1), axis=-1, keepdims=True)
+    rx = 1 / _sqrt(var_x + 1 / 1000)
+    i_in = bias_i + dx_i * kernel_norm_gamma_i * rx + kernel_norm_beta_i + recurrent_norm_beta_i
+    f_in = bias_f + dx_f * kernel_norm_gamma_f * rx + kernel_norm_beta_f + recurrent_norm_beta_f
+    g_in = bias_c + dx_c * kernel_norm_gamma_c * rx + kernel_norm_beta_c + recurrent_norm_beta_c
+    o_in = bias_o + dx_o * kernel_norm_gamma_o * rx + kernel_norm_beta_o + recurrent_norm_beta_o
+    return (i_in, f_in, g_in, o_in), (dx_i, dx_f, dx_c, dx_o, var_x, rx)
+
+
+def _pre_backward(
+    d_i_in,
+    d_f_in,
+    d_g_in,
+    d_o_in,
+    dx_i,
+    dx_f,
+    dx_c,
+    dx_o,
+    var_x,
+    rx,
+    bias_i,
+    bias_f,
+    bias_c,
+    bias_o,
+    kernel_norm_gamma_i,
+    kernel_norm_gamma_f,
+    kernel_norm_gamma_c,
+    kernel_norm_gamma_o,
+    kernel_norm_beta_i,
+    kernel_norm_beta_f,
+    kernel_norm_beta_c,
+    kernel_norm_beta_o,
+    recurrent_norm_gamma_i,
+    recurrent_norm_gamma_f,
+    recurrent_norm_gamma_c,
+    recurrent_norm_gamma_o,
+    recurrent_norm_beta_i,
+    recurrent_norm_beta_f,
+    recurrent_norm_beta_c,
+    recurrent_norm_beta_o,
+    state_norm_gamma,
+    state_norm_beta,
+):
+    """Adjoint of ``_pre``: the adjoints of its inputs (one per gate block), then those of
+    the per-unit parameters its lines read (``_PRE_PARAMETERS``), at every step and row."""
+    # o_in = bias_o + dx_o*kernel_norm_gamma_o*rx + kernel_norm_beta_o + recurrent_norm_beta_o
+    d_bias_o = d_o_in
+    d_kernel_norm_gamma_o = d_o_in * dx_o * rx
+    d_kernel_norm_beta_o = d_o_in
+    d_recurrent_norm_beta_o = d_o_in
+    d_dx_o = d_o_in * kernel_norm_gamma_o * rx
+    d_rx = d_o_in * dx_o * kernel_norm_gamma_o
+    # g_in = bias_c + dx_c*kernel_norm_gamma_c*rx + kernel_norm_beta_c + recurrent_norm_beta_c
+    d_bias_c = d_g_in
+    d_kernel_norm_gamma_c = d_g_in * dx_c * rx
+    d_kernel_norm_beta_c = d_g_in
+    d_recurrent_norm_beta_c = d_g_in
+    d_dx_c = d_g_in * kernel_norm_gamma_c * rx
+    d_rx = d_g_in * dx_c * kernel_norm_gamma_c + d_rx
+    # f_in = bias_f + dx_f*kernel_norm_gamma_f*rx + kernel_norm_beta_f + recurrent_norm_beta_f
+    d_bias_f = d_f_in
+    d_kernel_norm_gamma_f = d_f_in * dx_f * rx
+    d_kernel_norm_beta_f = d_f_in
+    d_recurrent_norm_beta_f = d_f_in
+    d_dx_f = d_f_in * kernel_norm_gamma_f * rx
+    d_rx = d_f_in * dx_f * kernel_norm_gamma_f + d_rx
+    # i_in = bias_i + dx_i*kernel_norm_gamma_i*rx + kernel_norm_beta_i + recurrent_norm_beta_i
+    d_bias_i = d_i_in
+    d_kernel_norm_gamma_i = d_i_in * dx_i * rx
+    d_kernel_norm_beta_i = d_i_in
+    d_recurrent_norm_beta_i = d_i_in
+    d_dx_i = d_i_in * kernel_norm_gamma_i * rx
+    d_rx = d_i_in * dx_i * kernel_norm_gamma_i + d_rx
     # rx = 1 / sqrt(var_x + 0.001)
     d_var_x = -1 / 2 * d_rx / _sqrt(var_x + 1 / 1000)**3
     # var_x = mean([dx_i**2, dx_f**2, dx_c**2, dx_o**2])
@@ -306,7 +402,7 @@ def _cell_backward(
     d_wx_f = d_mean_x_each + d_wx_f
     d_wx_c = d_mean_x_each + d_wx_c
     d_wx_o = d_mean_x_each + d_wx_o
-    return (d_wx_i, d_wx_f, d_wx_c, d_wx_o, d_uh_i, d_uh_f, d_uh_c, d_uh_o), d_c_tm1, d_bias_i, d_bias_f, d_bias_c, d_bias_o, d_kernel_norm_gamma_i, d_kernel_norm_gamma_f, d_kernel_norm_gamma_c, d_kernel_norm_gamma_o, d_kernel_norm_beta_i, d_kernel_norm_beta_f, d_kernel_norm_beta_c, d_kernel_norm_beta_o, d_recurrent_norm_gamma_i, d_recurrent_norm_gamma_f, d_recurrent_norm_gamma_c, d_recurrent_norm_gamma_o, d_recurrent_norm_beta_i, d_recurrent_norm_beta_f, d_recurrent_norm_beta_c, d_recurrent_norm_beta_o, d_state_norm_gamma, d_state_norm_beta
+    return (d_wx_i, d_wx_f, d_wx_c, d_wx_o), d_bias_i, d_bias_f, d_bias_c, d_bias_o, d_kernel_norm_gamma_i, d_kernel_norm_gamma_f, d_kernel_norm_gamma_c, d_kernel_norm_gamma_o, d_kernel_norm_beta_i, d_kernel_norm_beta_f, d_kernel_norm_beta_c, d_kernel_norm_beta_o, d_recurrent_norm_beta_i, d_recurrent_norm_beta_f, d_recurrent_norm_beta_c, d_recurrent_norm_beta_o
 
 
 # Every product with the kernel or the recurrent kernel runs per gate block, on every CPU
@@ -365,14 +461,37 @@ def _bias_blocks(bias):
     return None
 
 
-def _preactivations(a_x, a_h, bias_blocks):
-    """The cell's inputs: the bare input products, then the bare recurrent products."""
-    return [*a_x, *a_h]
+def _input_preactivations(a_x, bias_blocks):
+    """The cell's inputs that read x alone: the bare input products."""
+    return list(a_x)
+
+
+def _recurrent_preactivations(a_h, bias_blocks):
+    """The cell's other inputs: the bare recurrent products."""
+    return list(a_h)
 
 
 def _preactivation_adjoints(d_a):
     """The adjoints of the input products and of the recurrent products."""
     return d_a[:_BLOCKS], d_a[_BLOCKS:]
+
+
+def _pre_values(a_x, bias_blocks, cell_parameters):
+    """``_pre`` on each gate block's input products (any leading axes): the values the
+    loop reads, broadcast to units (row values too), and what ``_pre_backward`` reads."""
+    unit_parameters = cell_parameters[:_UNIT_PARAMETERS]
+    values, pre_tape = _pre(*_input_preactivations(a_x, bias_blocks), *unit_parameters)
+    shape = tf.shape(a_x[0])
+    return [tf.broadcast_to(value, shape) for value in values], pre_tape
+
+
+def _summed(*parts):
+    """Dicts of gradient sums, added name by name."""
+    total = {}
+    for part in parts:
+        for name, value in part.items():
+            total[name] = total[name] + value if name in total else value
+    return total
 
 
 def _cell_parameters(params, transpose=False):
@@ -506,7 +625,9 @@ def step(params, x_t, state, dropout_mask=None, recurrent_dropout_mask=None):
     a_x = _block_products(x_t, tf.split(kernel, _BLOCKS, axis=-1), dropout_mask)
     recurrent_blocks = tf.split(recurrent_kernel, _BLOCKS, axis=-1)
     a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
-    a = _preactivations(a_x, a_h, _bias_blocks(bias))
+    bias_blocks = _bias_blocks(bias)
+    hoisted, _ = _pre_values(a_x, bias_blocks, cell_parameters)
+    a = [*hoisted, *_recurrent_preactivations(a_h, bias_blocks)]
     new_state, _ = _cell(*a, *state, *cell_parameters)
     return new_state[0], new_state
 
@@ -572,13 +693,17 @@ def forward(
     if recurrent_dropout_mask is not None:
         tape["recurrent_dropout_mask"] = recurrent_dropout_mask
     kernel_blocks = tf.split(kernel, _BLOCKS, axis=-1)
-    # The loop reads each step's input as a TensorArray entry (a view, no copy): where
-    # TensorFlow differentiates the loop (the inference path), a read's gradient is that
-    # step's alone, where an indexed slice's is a dense (time, batch, features) tensor at
-    # every step.
-    x_steps = tf.TensorArray(dtype, size=steps, element_shape=(batch, input_dim)).unstack(x)
     recurrent_blocks = tf.split(recurrent_kernel, _BLOCKS, axis=-1)
     bias_blocks = _bias_blocks(bias)
+    # The lines that read the input alone run here, on every step at once: one GEMM per
+    # gate block over (time * batch) rows, then ``_pre``. The loop reads the values it
+    # needs of them as one stacked TensorArray entry per step (a view, no copy; see above
+    # for why not an indexed slice).
+    a_x = _block_products(x, kernel_blocks, dropout_mask)
+    hoisted, tape["pre"] = _pre_values(a_x, bias_blocks, cell_parameters)
+    hoisted_steps = tf.TensorArray(
+        dtype, size=steps, element_shape=(len(_HOISTED), batch, units)
+    ).unstack(tf.stack(hoisted, axis=1))
     # Index t of a state's sequence holds the state entering step t (the initial state at
     # 0). Entries stay readable: backward may read one twice, or run twice on one tape.
     sequences = {
@@ -589,11 +714,8 @@ def forward(
     values = _tape_array(dtype, steps, (len(_STEP_VALUES), batch, units))
 
     def forward_step(t, state, sequences, values):
-        # The input's products run per step too: a precomputed (time, batch, blocks * units)
-        # projection costs more (memory) than it saves, with XLA most of all.
-        a_x = _block_products(x_steps.read(t), kernel_blocks, dropout_mask)
         a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
-        a = _preactivations(a_x, a_h, bias_blocks)
+        a = [*tf.unstack(hoisted_steps.read(t)), *_recurrent_preactivations(a_h, bias_blocks)]
         new_state, step_values = _cell(*a, *state, *cell_parameters)
         if keep is not None:
             new_state = tuple(
@@ -602,7 +724,7 @@ def forward(
         new = dict(zip(STATE_NAMES, new_state, strict=True))
         sequences = {name: array.write(t + 1, new[name]) for name, array in sequences.items()}
         # One stacked write per step: each TensorArray write costs more than the stacking.
-        return t + 1, new_state, sequences, values.write(t, tf.stack((step_values[0], step_values[1], step_values[2], step_values[3], tf.broadcast_to(step_values[4], (batch, units)), tf.broadcast_to(step_values[5], (batch, units)), step_values[6], step_values[7], step_values[8], step_values[9], tf.broadcast_to(step_values[10], (batch, units)), tf.broadcast_to(step_values[11], (batch, units)), step_values[12], step_values[13], step_values[14], step_values[15], step_values[16], tf.broadcast_to(step_values[17], (batch, units)), step_values[18],)))
+        return t + 1, new_state, sequences, values.write(t, tf.stack((step_values[0], step_values[1], step_values[2], step_values[3], tf.broadcast_to(step_values[4], (batch, units)), tf.broadcast_to(step_values[5], (batch, units)), step_values[6], step_values[7], step_values[8], step_values[9], step_values[10], tf.broadcast_to(step_values[11], (batch, units)), step_values[12],)))
 
     _, final_state, tape["sequences"], tape["values"] = tf.while_loop(
         lambda t, *_: t < steps,
@@ -662,34 +784,21 @@ def backward(params, tape, d_outputs, d_final_state=None):
     sequences = tape["sequences"]
     values = tape["values"]
     recurrent_t_blocks = _transposed_blocks(recurrent_kernel)
-    # The pre-activations' adjoints, one array per gate block: each (time, batch, units)
-    # block feeds the weight and input gradients directly.
+    # The adjoints of the values the loop read from ``_pre``, stacked (one write per step
+    # costs less than one per value), then of its other inputs, one array per gate block.
     d_a_steps = [
-        tf.TensorArray(dtype, size=steps, element_shape=(batch, units))
-        for _ in range(8)
+        tf.TensorArray(dtype, size=steps, element_shape=(len(_HOISTED), batch, units)),
+        *(
+            tf.TensorArray(dtype, size=steps, element_shape=(batch, units))
+            for _ in range(4)
+        ),
     ]
     # Adjoints summed over batch and time in the loop: the per-unit parameters'.
     d_sums = {
-        "bias_i": tf.zeros((units,), dtype),
-        "bias_f": tf.zeros((units,), dtype),
-        "bias_c": tf.zeros((units,), dtype),
-        "bias_o": tf.zeros((units,), dtype),
-        "kernel_norm_gamma_i": tf.zeros((units,), dtype),
-        "kernel_norm_gamma_f": tf.zeros((units,), dtype),
-        "kernel_norm_gamma_c": tf.zeros((units,), dtype),
-        "kernel_norm_gamma_o": tf.zeros((units,), dtype),
-        "kernel_norm_beta_i": tf.zeros((units,), dtype),
-        "kernel_norm_beta_f": tf.zeros((units,), dtype),
-        "kernel_norm_beta_c": tf.zeros((units,), dtype),
-        "kernel_norm_beta_o": tf.zeros((units,), dtype),
         "recurrent_norm_gamma_i": tf.zeros((units,), dtype),
         "recurrent_norm_gamma_f": tf.zeros((units,), dtype),
         "recurrent_norm_gamma_c": tf.zeros((units,), dtype),
         "recurrent_norm_gamma_o": tf.zeros((units,), dtype),
-        "recurrent_norm_beta_i": tf.zeros((units,), dtype),
-        "recurrent_norm_beta_f": tf.zeros((units,), dtype),
-        "recurrent_norm_beta_c": tf.zeros((units,), dtype),
-        "recurrent_norm_beta_o": tf.zeros((units,), dtype),
         "state_norm_gamma": tf.zeros((units,), dtype),
         "state_norm_beta": tf.zeros((units,), dtype),
     }
@@ -701,41 +810,27 @@ def backward(params, tape, d_outputs, d_final_state=None):
             # A masked step passed its states through: their adjoints go around the cell.
             d_around = tuple(tf.where(keep[t], tf.zeros_like(d), d) for d in (d_h, d_c))
             (d_h, d_c) = (tf.where(keep[t], d, tf.zeros_like(d)) for d in (d_h, d_c))
-        d_a, d_c_tm1, d_bias_i, d_bias_f, d_bias_c, d_bias_o, d_kernel_norm_gamma_i, d_kernel_norm_gamma_f, d_kernel_norm_gamma_c, d_kernel_norm_gamma_o, d_kernel_norm_beta_i, d_kernel_norm_beta_f, d_kernel_norm_beta_c, d_kernel_norm_beta_o, d_recurrent_norm_gamma_i, d_recurrent_norm_gamma_f, d_recurrent_norm_gamma_c, d_recurrent_norm_gamma_o, d_recurrent_norm_beta_i, d_recurrent_norm_beta_f, d_recurrent_norm_beta_c, d_recurrent_norm_beta_o, d_state_norm_gamma, d_state_norm_beta = _cell_backward(
+        d_a, d_c_tm1, d_recurrent_norm_gamma_i, d_recurrent_norm_gamma_f, d_recurrent_norm_gamma_c, d_recurrent_norm_gamma_o, d_state_norm_gamma, d_state_norm_beta = _cell_backward(
             d_h,
             d_c,
             _read(sequences["c"], t, dtype, (batch, units)),
             *tf.unstack(_read(values, t, dtype, (len(_STEP_VALUES), batch, units))),
             *cell_parameters,
         )
-        _, d_a_h = _preactivation_adjoints(d_a)
+        d_hoisted, d_a = d_a[: len(_HOISTED)], d_a[len(_HOISTED) :]
+        d_a_h = d_a
         d_h = _block_products_grad_v(d_a_h, recurrent_t_blocks, recurrent_dropout_mask)
         d_c = d_c_tm1
         d_state = (d_h, d_c)
         if keep is not None:
             d_state = tuple(d + d_skip for d, d_skip in zip(d_state, d_around, strict=True))
+        d_a = (tf.stack(d_hoisted), *d_a)
         d_a_steps = [array.write(t, d) for array, d in zip(d_a_steps, d_a, strict=True)]
         d_sums = {
-            "bias_i": d_sums["bias_i"] + tf.reduce_sum(d_bias_i, axis=0),
-            "bias_f": d_sums["bias_f"] + tf.reduce_sum(d_bias_f, axis=0),
-            "bias_c": d_sums["bias_c"] + tf.reduce_sum(d_bias_c, axis=0),
-            "bias_o": d_sums["bias_o"] + tf.reduce_sum(d_bias_o, axis=0),
-            "kernel_norm_gamma_i": d_sums["kernel_norm_gamma_i"] + tf.reduce_sum(d_kernel_norm_gamma_i, axis=0),
-            "kernel_norm_gamma_f": d_sums["kernel_norm_gamma_f"] + tf.reduce_sum(d_kernel_norm_gamma_f, axis=0),
-            "kernel_norm_gamma_c": d_sums["kernel_norm_gamma_c"] + tf.reduce_sum(d_kernel_norm_gamma_c, axis=0),
-            "kernel_norm_gamma_o": d_sums["kernel_norm_gamma_o"] + tf.reduce_sum(d_kernel_norm_gamma_o, axis=0),
-            "kernel_norm_beta_i": d_sums["kernel_norm_beta_i"] + tf.reduce_sum(d_kernel_norm_beta_i, axis=0),
-            "kernel_norm_beta_f": d_sums["kernel_norm_beta_f"] + tf.reduce_sum(d_kernel_norm_beta_f, axis=0),
-            "kernel_norm_beta_c": d_sums["kernel_norm_beta_c"] + tf.reduce_sum(d_kernel_norm_beta_c, axis=0),
-            "kernel_norm_beta_o": d_sums["kernel_norm_beta_o"] + tf.reduce_sum(d_kernel_norm_beta_o, axis=0),
             "recurrent_norm_gamma_i": d_sums["recurrent_norm_gamma_i"] + tf.reduce_sum(d_recurrent_norm_gamma_i, axis=0),
             "recurrent_norm_gamma_f": d_sums["recurrent_norm_gamma_f"] + tf.reduce_sum(d_recurrent_norm_gamma_f, axis=0),
             "recurrent_norm_gamma_c": d_sums["recurrent_norm_gamma_c"] + tf.reduce_sum(d_recurrent_norm_gamma_c, axis=0),
             "recurrent_norm_gamma_o": d_sums["recurrent_norm_gamma_o"] + tf.reduce_sum(d_recurrent_norm_gamma_o, axis=0),
-            "recurrent_norm_beta_i": d_sums["recurrent_norm_beta_i"] + tf.reduce_sum(d_recurrent_norm_beta_i, axis=0),
-            "recurrent_norm_beta_f": d_sums["recurrent_norm_beta_f"] + tf.reduce_sum(d_recurrent_norm_beta_f, axis=0),
-            "recurrent_norm_beta_c": d_sums["recurrent_norm_beta_c"] + tf.reduce_sum(d_recurrent_norm_beta_c, axis=0),
-            "recurrent_norm_beta_o": d_sums["recurrent_norm_beta_o"] + tf.reduce_sum(d_recurrent_norm_beta_o, axis=0),
             "state_norm_gamma": d_sums["state_norm_gamma"] + tf.reduce_sum(d_state_norm_gamma, axis=0),
             "state_norm_beta": d_sums["state_norm_beta"] + tf.reduce_sum(d_state_norm_beta, axis=0),
         }
@@ -747,8 +842,18 @@ def backward(params, tape, d_outputs, d_final_state=None):
         (steps - 1, d_state, d_a_steps, d_sums),
         maximum_iterations=steps,
     )
+    # The adjoint of the lines that ran before the loop, on every step at once.
+    d_hoisted, *d_a = [array.stack() for array in d_a_steps]
+    d_inputs, *d_pre_parameters = _pre_backward(
+        *tf.unstack(d_hoisted, axis=1), *tape["pre"], *cell_parameters[:_UNIT_PARAMETERS]
+    )
+    pre_sums = {
+        name: tf.reduce_sum(d, axis=(0, 1))
+        for name, d in zip(_PRE_PARAMETERS, d_pre_parameters, strict=True)
+    }
+    d_sums = _summed(d_sums, pre_sums)
     # Weight and input gradients as one GEMM per gate block over every step.
-    d_a_x, d_a_h = _preactivation_adjoints([array.stack() for array in d_a_steps])
+    d_a_x, d_a_h = _preactivation_adjoints([*d_inputs, *d_a])
     d_params = {
         "kernel": _block_products_grad_weights(d_a_x, x, dropout_mask),
         "recurrent_kernel": _block_products_grad_weights(

@@ -13,12 +13,28 @@ Per unit and time step, with ``a_<block>`` the gate block of
     hh = max(a_h, 0) + sigmoid(min(0, a_h))
     h = (f * h_tm1 + i * hh) / (f + i)
 
+The lines that read the input alone run before the time loop, once, on every step at once
+((time, batch, units) tensors, ``_pre``), the input-only part of each sum or product in
+the other lines named (``<line>_in``):
+
+    f = sigmoid(a_f)
+    i = sigmoid(a_i)
+    hh = max(a_h, 0) + sigmoid(min(0, a_h))
+    h_in = hh*i
+    h_in2 = 1/(f + i)
+
+and the loop runs the rest, reading those values (``_HOISTED``) one step at a time:
+
+    h = h_in2*(f*h_tm1 + h_in)
+
 ``backward`` is the adjoint of these lines, derived by lstmgen (see
 ``lstmgen derive --variant minlstm``); each adjoint block names the
 forward line it differentiates. ``forward``, ``backward`` and ``step`` take and return
 tensors and trace under ``tf.function`` (``jit_compile=True`` included): the time loops
 are ``tf.while_loop``s, every product with the weights runs per gate block, and the
 weight and input gradients are single GEMMs per gate block over every step.
+``_pre_backward``, the adjoint of the lines before the loop, runs after the backward loop,
+on every step at once.
 
 ``LAYER``, the class ``MINLSTM``, is a Keras 3 recurrent layer for this variant,
 which has no stock Keras counterpart; it takes the arguments of ``keras.layers.LSTM``
@@ -49,7 +65,13 @@ _FORGET_BLOCK = 0
 # What forward keeps for backward: the sequence of each of these states (the first one's is
 # the recurrent product's input), and per step these values, stacked in one tensor.
 _TAPE_STATES = ("h",)
-_STEP_VALUES = ("a_h", "f", "i", "hh")
+_STEP_VALUES = ("f", "h_in", "h_in2")
+# The values the loop reads from ``_pre`` (stacked per step), the per-unit parameters whose
+# adjoints ``_pre_backward`` returns, and how many of the cell parameters are per-unit
+# parameters (they come first).
+_HOISTED = ("f", "h_in", "h_in2")
+_PRE_PARAMETERS = ()
+_UNIT_PARAMETERS = 0
 
 
 def param_shapes(input_dim, units):
@@ -102,38 +124,64 @@ def _sigmoid(x):
     return tf.sigmoid(x)
 
 
-def _cell(a_f, a_i, a_h, h_tm1):
+def _cell(f, h_in, h_in2, h_tm1):
     """Forward equations of one step, given each gate block's pre-activation: (new states,
     this step's ``_STEP_VALUES``)."""
-    f = _sigmoid(a_f)
-    i = _sigmoid(a_i)
-    hh = _maximum(a_h, 0) + _sigmoid(_minimum(0, a_h))
-    h = (f * h_tm1 + hh * i) / (f + i)
-    return (h,), (a_h, f, i, hh)
+    h = h_in2 * (f * h_tm1 + h_in)
+    return (h,), (f, h_in, h_in2)
 
 
 def _cell_backward(
     d_h,
     h_tm1,
+    f,
+    h_in,
+    h_in2,
+):
+    """Adjoint of ``_cell``: the pre-activations' adjoints (one per gate block), then the
+    adjoints of the previous states that the equations read directly."""
+    # h = h_in2*(f*h_tm1 + h_in)
+    d_f = d_h * h_in2 * h_tm1
+    d_h_in = d_h * h_in2
+    d_h_in2 = d_h * (f * h_tm1 + h_in)
+    d_h_tm1 = d_h_in * f
+    return (d_f, d_h_in, d_h_in2), d_h_tm1
+
+
+def _pre(a_f, a_i, a_h):
+    """The lines that read the input alone, on every step at once (any leading axes): the
+    values the loop reads (``_HOISTED``), and what ``_pre_backward`` reads."""
+    f = _sigmoid(a_f)
+    i = _sigmoid(a_i)
+    hh = _maximum(a_h, 0) + _sigmoid(_minimum(0, a_h))
+    h_in = hh * i
+    h_in2 = 1 / (f + i)
+    return (f, h_in, h_in2), (a_h, f, i, hh)
+
+
+def _pre_backward(
+    d_f,
+    d_h_in,
+    d_h_in2,
     a_h,
     f,
     i,
     hh,
 ):
-    """Adjoint of ``_cell``: the pre-activations' adjoints (one per gate block), then the
-    adjoints of the previous states that the equations read directly."""
-    # h = (f * h_tm1 + i * hh) / (f + i)
-    d_h_tm1 = d_h * f / (f + i)
-    d_f = d_h * (h_tm1 / (f + i) + (-f * h_tm1 - hh * i) / (f + i)**2)
-    d_i = d_h * (hh / (f + i) + (-f * h_tm1 - hh * i) / (f + i)**2)
-    d_hh = d_h * i / (f + i)
+    """Adjoint of ``_pre``: the adjoints of its inputs (one per gate block)."""
+    # h_in2 = 1/(f + i)
+    d_f = d_f - d_h_in2 / (f + i)**2
+    d_i = -d_h_in2 / (f + i)**2
+    # h_in = hh*i
+    d_i = d_h_in * hh + d_i
+    d_hh = d_h_in * i
     # hh = max(a_h, 0) + sigmoid(min(0, a_h))
     d_a_h = d_hh * ((1 - _at_most(0, a_h)) * (1 - _sigmoid(_minimum(0, a_h))) * _sigmoid(_minimum(0, a_h)) + _at_least(a_h, 0))
     # i = sigmoid(a_i)
     d_a_i = d_i * i * (1 - i)
     # f = sigmoid(a_f)
     d_a_f = d_f * f * (1 - f)
-    return (d_a_f, d_a_i, d_a_h), d_h_tm1
+    return (d_a_f, d_a_i, d_a_h)
 
 
 # Every product with the kernel or the recurrent kernel runs per gate block, on every CPU
@@ -204,10 +252,15 @@ def _bias_blocks(bias):
     return tf.split(bias, _BLOCKS)
 
 
-def _preactivations(a_x, a_h, bias_blocks):
-    """The cell's inputs: each gate block's products and bias, summed."""
-    triples = zip(a_x, a_h, bias_blocks, strict=True)
-    return [u + b if v is None else u + v + b for u, v, b in triples]
+def _input_preactivations(a_x, bias_blocks):
+    """The cell's inputs, which all read x alone (no recurrent product feeds a gate
+    block): each gate block's input product and bias, summed."""
+    return [u + b for u, b in zip(a_x, bias_blocks, strict=True)]
+
+
+def _recurrent_preactivations(a_h, bias_blocks):
+    """None: no recurrent product feeds a gate block."""
+    return []
 
 
 def _preactivation_adjoints(d_a):
@@ -219,6 +272,24 @@ def _preactivation_adjoints(d_a):
 def _bias_adjoint(d_a_x, d_a_h):
     """The bias's adjoint: d_a summed over time and batch (``d_a_h`` is the same d_a)."""
     return tf.concat([tf.reduce_sum(d, axis=(0, 1)) for d in d_a_x], axis=-1)
+
+
+def _pre_values(a_x, bias_blocks, cell_parameters):
+    """``_pre`` on each gate block's input products (any leading axes): the values the
+    loop reads, broadcast to units (row values too), and what ``_pre_backward`` reads."""
+    unit_parameters = cell_parameters[:_UNIT_PARAMETERS]
+    values, pre_tape = _pre(*_input_preactivations(a_x, bias_blocks), *unit_parameters)
+    shape = tf.shape(a_x[0])
+    return [tf.broadcast_to(value, shape) for value in values], pre_tape
+
+
+def _summed(*parts):
+    """Dicts of gradient sums, added name by name."""
+    total = {}
+    for part in parts:
+        for name, value in part.items():
+            total[name] = total[name] + value if name in total else value
+    return total
 
 
 def _cell_parameters(params, transpose=False):
@@ -351,7 +422,9 @@ def step(params, x_t, state, dropout_mask=None, recurrent_dropout_mask=None):
     a_x = _block_products(x_t, tf.split(kernel, _BLOCKS, axis=-1), dropout_mask)
     recurrent_blocks = [None] * _BLOCKS  # no recurrent kernel: the input alone feeds each block
     a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
-    a = _preactivations(a_x, a_h, _bias_blocks(bias))
+    bias_blocks = _bias_blocks(bias)
+    hoisted, _ = _pre_values(a_x, bias_blocks, cell_parameters)
+    a = [*hoisted, *_recurrent_preactivations(a_h, bias_blocks)]
     new_state, _ = _cell(*a, *state, *cell_parameters)
     return new_state[0], new_state
 
@@ -417,13 +490,17 @@ def forward(
     if recurrent_dropout_mask is not None:
         tape["recurrent_dropout_mask"] = recurrent_dropout_mask
     kernel_blocks = tf.split(kernel, _BLOCKS, axis=-1)
-    # The loop reads each step's input as a TensorArray entry (a view, no copy): where
-    # TensorFlow differentiates the loop (the inference path), a read's gradient is that
-    # step's alone, where an indexed slice's is a dense (time, batch, features) tensor at
-    # every step.
-    x_steps = tf.TensorArray(dtype, size=steps, element_shape=(batch, input_dim)).unstack(x)
     recurrent_blocks = [None] * _BLOCKS  # no recurrent kernel: the input alone feeds each block
     bias_blocks = _bias_blocks(bias)
+    # The lines that read the input alone run here, on every step at once: one GEMM per
+    # gate block over (time * batch) rows, then ``_pre``. The loop reads the values it
+    # needs of them as one stacked TensorArray entry per step (a view, no copy; see above
+    # for why not an indexed slice).
+    a_x = _block_products(x, kernel_blocks, dropout_mask)
+    hoisted, tape["pre"] = _pre_values(a_x, bias_blocks, cell_parameters)
+    hoisted_steps = tf.TensorArray(
+        dtype, size=steps, element_shape=(len(_HOISTED), batch, units)
+    ).unstack(tf.stack(hoisted, axis=1))
     # Index t of a state's sequence holds the state entering step t (the initial state at
     # 0). Entries stay readable: backward may read one twice, or run twice on one tape.
     sequences = {
@@ -434,11 +511,8 @@ def forward(
     values = _tape_array(dtype, steps, (len(_STEP_VALUES), batch, units))
 
     def forward_step(t, state, sequences, values):
-        # The input's products run per step too: a precomputed (time, batch, blocks * units)
-        # projection costs more (memory) than it saves, with XLA most of all.
-        a_x = _block_products(x_steps.read(t), kernel_blocks, dropout_mask)
         a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
-        a = _preactivations(a_x, a_h, bias_blocks)
+        a = [*tf.unstack(hoisted_steps.read(t)), *_recurrent_preactivations(a_h, bias_blocks)]
         new_state, step_values = _cell(*a, *state, *cell_parameters)
         if keep is not None:
             new_state = tuple(
@@ -505,11 +579,14 @@ def backward(params, tape, d_outputs, d_final_state=None):
     dropout_mask = tape.get("dropout_mask")
     sequences = tape["sequences"]
     values = tape["values"]
-    # The pre-activations' adjoints, one array per gate block: each (time, batch, units)
-    # block feeds the weight and input gradients directly.
+    # The adjoints of the values the loop read from ``_pre``, stacked (one write per step
+    # costs less than one per value), then of its other inputs, one array per gate block.
     d_a_steps = [
-        tf.TensorArray(dtype, size=steps, element_shape=(batch, units))
-        for _ in range(3)
+        tf.TensorArray(dtype, size=steps, element_shape=(len(_HOISTED), batch, units)),
+        *(
+            tf.TensorArray(dtype, size=steps, element_shape=(batch, units))
+            for _ in range(0)
+        ),
     ]
 
     def backward_step(t, d_state, d_a_steps):
@@ -525,11 +602,13 @@ def backward(params, tape, d_outputs, d_final_state=None):
             *tf.unstack(_read(values, t, dtype, (len(_STEP_VALUES), batch, units))),
             *cell_parameters,
         )
+        d_hoisted, d_a = d_a[: len(_HOISTED)], d_a[len(_HOISTED) :]
         d_h = d_h_tm1
 
         d_state = (d_h,)
         if keep is not None:
             d_state = tuple(d + d_skip for d, d_skip in zip(d_state, d_around, strict=True))
+        d_a = (tf.stack(d_hoisted), *d_a)
         d_a_steps = [array.write(t, d) for array, d in zip(d_a_steps, d_a, strict=True)]
         return t - 1, d_state, d_a_steps
 
@@ -539,8 +618,13 @@ def backward(params, tape, d_outputs, d_final_state=None):
         (steps - 1, d_state, d_a_steps),
         maximum_iterations=steps,
     )
+    # The adjoint of the lines that ran before the loop, on every step at once.
+    d_hoisted, *d_a = [array.stack() for array in d_a_steps]
+    d_inputs = _pre_backward(
+        *tf.unstack(d_hoisted, axis=1), *tape["pre"], *cell_parameters[:_UNIT_PARAMETERS]
+    )
     # Weight and input gradients as one GEMM per gate block over every step.
-    d_a_x, d_a_h = _preactivation_adjoints([array.stack() for array in d_a_steps])
+    d_a_x, d_a_h = _preactivation_adjoints([*d_inputs, *d_a])
     d_params = {
         "kernel": _block_products_grad_weights(d_a_x, x, dropout_mask),
         "bias": _bias_adjoint(d_a_x, d_a_h),
