@@ -124,8 +124,8 @@ def _cell_backward(
     adjoints of the previous states that the equations read directly."""
     # h = (f * h_tm1 + i * hh) / (f + i)
     d_h_tm1 = d_h * f / (f + i)
-    d_f = d_h * (h_tm1 / (f + i) + (-f * h_tm1 - hh * i) / (f + i)**2)
-    d_i = d_h * (hh / (f + i) + (-f * h_tm1 - hh * i) / (f + i)**2)
+    d_f = d_h * (h_tm1 / (f + i) + (-f * h_tm1 - hh * i) / tf.square(f + i))
+    d_i = d_h * (hh / (f + i) + (-f * h_tm1 - hh * i) / tf.square(f + i))
     d_hh = d_h * i / (f + i)
     # hh = max(a_h, 0) + sigmoid(min(0, a_h))
     d_a_h = d_hh * ((1 - _at_most(0, a_h)) * (1 - _sigmoid(_minimum(0, a_h))) * _sigmoid(_minimum(0, a_h)) + _at_least(a_h, 0))

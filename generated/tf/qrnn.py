@@ -113,7 +113,7 @@ def _cell_backward(
     # f = sigmoid(a_f)
     d_a_f = d_f * f * (1 - f)
     # z = tanh(a_z)
-    d_a_z = d_z * (1 - z**2)
+    d_a_z = d_z * (1 - tf.square(z))
     return (d_a_z, d_a_f, d_a_o), d_c_tm1
 
 
