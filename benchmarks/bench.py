@@ -655,7 +655,7 @@ def keras_layer(variant: str, units: int, return_sequences: bool = True):
     Raises:
         Unavailable: the variant has no Keras counterpart.
     """
-    from lstmgen.spec import resolve_variant
+    from lstmgen.specfile import resolve as resolve_variant
 
     _import_tf()
     import keras
@@ -802,7 +802,7 @@ def make_torch_runners(variant: str, problem: Problem) -> dict[str, Runner]:
         Unavailable: the variant has no torch counterpart (other activations, peepholes,
             Keras options such as GRU ``reset_after=False``), or torch does not import.
     """
-    from lstmgen.spec import resolve_variant
+    from lstmgen.specfile import resolve as resolve_variant
 
     kind = torch_counterpart(variant)
     try:
