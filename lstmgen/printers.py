@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 import sympy as sp
+from sympy.printing.precedence import precedence
 from sympy.printing.pycode import PythonCodePrinter
 
 from . import activations as act
@@ -335,6 +336,22 @@ class CellPrinter(PythonCodePrinter):
         bounds = (self._print_Integer(a) if a.is_Integer else repr(float(a)) for a in expr.args[1:])
         return f"{HELPERS[cls][0]}({', '.join((self._print(expr.args[0]), *bounds))})"
 
+    def _print_Add(self, expr, order=None):
+        """A sum that starts with a term that is not negated, so ``wx_i - mean_x`` prints
+        as one subtraction, not ``-mean_x + wx_i`` (a negation and an addition: one more
+        op per step in TensorFlow's loop)."""
+        printed = [(term, self._print(term)) for term in self._as_ordered_terms(expr, order)]
+        first = next((k for k, (_, t) in enumerate(printed) if not t.startswith("-")), 0)
+        printed.insert(0, printed.pop(first))
+        parts = []
+        for term, text in printed:
+            sign = "-" if text.startswith("-") and not term.is_Add else "+"
+            text = text[1:] if sign == "-" else text
+            if precedence(term) < precedence(expr) or term.is_Add:
+                text = f"({text})"
+            parts.extend((sign, text))
+        return ("" if parts[0] == "+" else "-") + " ".join(parts[1:])
+
     def _print_Abs(self, expr):
         return f"{ALIAS[self.target]}.abs({self._print(expr.args[0])})"
 
@@ -342,6 +359,9 @@ class CellPrinter(PythonCodePrinter):
         base, exp = expr.args
         if exp == -1:
             return f"1 / {self.parenthesize(base, sp.printing.precedence.PRECEDENCE['Pow'])}"
+        if exp == 2 and self.target == "tf":
+            # TensorFlow's Pow op is a general power; Square is one multiply.
+            return f"tf.square({self._print(base)})"
         if exp.is_Integer and exp > 1:
             return f"{self.parenthesize(base, sp.printing.precedence.PRECEDENCE['Pow'])}**{exp}"
         if exp.is_Integer and exp < -1:

@@ -153,3 +153,19 @@ def test_gpu_script_packs_keras_weights_as_cudnn_does():
     unpacked = gpu.unpack_cudnn_gradient(gpu.pack_cudnn(params), 3, 2)
     for name, value in params.items():
         np.testing.assert_array_equal(unpacked[name], value)
+
+
+def test_ops_profile_counts_the_loops_of_both_layers():
+    """benchmarks/ops.py finds a forward and a backward loop body in each layer's training
+    call, with the generated lstm's per-block GEMMs (4 input + 4 recurrent forward, 4
+    backward) and Keras's fused ones (2 forward)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import ops
+
+    tf = ops.bench._import_tf()
+    rows = ops.profile("lstm", ops.bench.Shape(2, 3, 4, 5), tf)
+    by = {(r["impl"], r["loop"]): r for r in rows if "note" not in r}
+    assert by[("generated", "forward")]["gemm"] == 8
+    assert by[("generated", "backward")]["gemm"] == 4
+    assert by[("keras", "forward")]["gemm"] == 2
+    assert by[("keras", "backward")]["tape"] > 0

@@ -35,7 +35,9 @@ X, Y = sp.symbols("x y")
         (act.Minimum(A, sp.Rational(1, 2)), "_minimum(a_i, 1 / 2)", None),
         (D * act.AtLeast(A, B), "d_h * _at_least(a_i, b)", None),
         (D * (1 - act.AtMost(A, B)), "d_h * (1 - _at_most(a_i, b))", None),
-        (A**-2, "1 / a_i**2", None),
+        (A**-2, "1 / a_i**2", "1 / tf.square(a_i)"),
+        (B - A, "b - a_i", None),  # one subtraction, not a negation and an addition
+        (D * (B - A - 1), "d_h * (b - a_i - 1)", None),
         (D / A**3, "d_h / a_i**3", None),
         (A**8, "a_i**8", None),
         (sp.Integer(10) ** 300 * A, "1e+300 * a_i", None),

@@ -18,11 +18,11 @@ A, B = sp.symbols("a_i d_h")
             "d_h * _hard_sigmoid_grad(a_i)",
             "d_h * _hard_sigmoid_grad(a_i)",
         ),
-        (B * (1 - A**2), "d_h * (1 - a_i**2)", "d_h * (1 - a_i**2)"),
+        (B * (1 - A**2), "d_h * (1 - a_i**2)", "d_h * (1 - tf.square(a_i))"),
         (B / (1 + sp.Abs(A)), "d_h / (np.abs(a_i) + 1)", "d_h / (tf.abs(a_i) + 1)"),
         (1 / A, "1 / a_i", "1 / a_i"),
         (sp.Rational(1, 6) * B, "(1 / 6) * d_h", "(1 / 6) * d_h"),
-        ((1 - sp.Abs(A)) ** 2, "(1 - np.abs(a_i))**2", "(1 - tf.abs(a_i))**2"),
+        ((1 - sp.Abs(A)) ** 2, "(1 - np.abs(a_i))**2", "tf.square(1 - tf.abs(a_i))"),
         (act.Clip(A + B, -3, 3), "_clip(a_i + d_h, -3, 3)", "_clip(a_i + d_h, -3, 3)"),
         (
             B * act.ClipGrad(A, sp.Rational(-5, 2), sp.Rational(5, 2)),

@@ -103,7 +103,7 @@ def _cell_backward(
     a_z, a_h = jnp.split(a, _BLOCKS, axis=-1)
     # h = (1 - z) * h_tm1 + z * hh
     d_h_tm1 = d_h * (1 - z)
-    d_z = d_h * (-h_tm1 + hh)
+    d_z = d_h * (hh - h_tm1)
     d_hh = d_h * z
     # hh = max(a_h, 0) + sigmoid(min(0, a_h))
     d_a_h = d_hh * ((1 - _at_most(0, a_h)) * (1 - _sigmoid(_minimum(0, a_h))) * _sigmoid(_minimum(0, a_h)) + _at_least(a_h, 0))

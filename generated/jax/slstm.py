@@ -130,7 +130,7 @@ def _cell_backward(
     # h = sigmoid(a_o) * c / n
     d_a_o = c * d_h * (1 - _sigmoid(a_o)) * _sigmoid(a_o) / n
     d_c = d_c + d_h * _sigmoid(a_o) / n
-    d_n = -c * d_h * _sigmoid(a_o) / n**2 + d_n
+    d_n = d_n - c * d_h * _sigmoid(a_o) / n**2
     # n = f * n_tm1 + i
     d_n_tm1 = d_n * f
     d_i = d_n
@@ -142,10 +142,10 @@ def _cell_backward(
     d_f = c_tm1 * d_c + d_f
     # f = exp(lf - m)
     d_lf = d_f * f
-    d_m = -d_lf + d_m
+    d_m = d_m - d_lf
     # i = exp(a_i - m)
     d_a_i = d_i * i
-    d_m = -d_a_i + d_m
+    d_m = d_m - d_a_i
     # m = max(a_i, lf)
     d_a_i = d_a_i + d_m * _at_least(a_i, lf)
     d_lf = d_lf + d_m * (1 - _at_least(a_i, lf))

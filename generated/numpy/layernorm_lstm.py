@@ -104,17 +104,17 @@ def _cell(wx, uh, h_tm1, c_tm1, bias_i, bias_f, bias_c, bias_o, kernel_norm_gamm
     wx_i, wx_f, wx_c, wx_o = np.split(wx, _BLOCKS, axis=-1)
     uh_i, uh_f, uh_c, uh_o = np.split(uh, _BLOCKS, axis=-1)
     mean_x = np.mean(np.concatenate((wx_i, wx_f, wx_c, wx_o), axis=-1), axis=-1, keepdims=True)
-    dx_i = -mean_x + wx_i
-    dx_f = -mean_x + wx_f
-    dx_c = -mean_x + wx_c
-    dx_o = -mean_x + wx_o
+    dx_i = wx_i - mean_x
+    dx_f = wx_f - mean_x
+    dx_c = wx_c - mean_x
+    dx_o = wx_o - mean_x
     var_x = np.mean(np.concatenate((dx_i**2, dx_f**2, dx_c**2, dx_o**2), axis=-1), axis=-1, keepdims=True)
     rx = 1 / _sqrt(var_x + 1 / 1000)
     mean_h = np.mean(np.concatenate((uh_i, uh_f, uh_c, uh_o), axis=-1), axis=-1, keepdims=True)
-    dh_i = -mean_h + uh_i
-    dh_f = -mean_h + uh_f
-    dh_c = -mean_h + uh_c
-    dh_o = -mean_h + uh_o
+    dh_i = uh_i - mean_h
+    dh_f = uh_f - mean_h
+    dh_c = uh_c - mean_h
+    dh_o = uh_o - mean_h
     var_h = np.mean(np.concatenate((dh_i**2, dh_f**2, dh_c**2, dh_o**2), axis=-1), axis=-1, keepdims=True)
     rh = 1 / _sqrt(var_h + 1 / 1000)
     i = _sigmoid(bias_i + dh_i * recurrent_norm_gamma_i * rh + dx_i * kernel_norm_gamma_i * rx + kernel_norm_beta_i + recurrent_norm_beta_i)
@@ -123,7 +123,7 @@ def _cell(wx, uh, h_tm1, c_tm1, bias_i, bias_f, bias_c, bias_o, kernel_norm_gamm
     o = _sigmoid(bias_o + dh_o * recurrent_norm_gamma_o * rh + dx_o * kernel_norm_gamma_o * rx + kernel_norm_beta_o + recurrent_norm_beta_o)
     s = c_tm1 * f + g * i
     mean_s = np.mean(s, axis=-1, keepdims=True)
-    ds = -mean_s + s
+    ds = s - mean_s
     var_s = np.mean(ds**2, axis=-1, keepdims=True)
     c = ds * state_norm_gamma / _sqrt(var_s + 1 / 1000) + state_norm_beta
     tanh_c = _tanh(c)
@@ -258,13 +258,13 @@ def _cell_backward(
     d_mean_h = -d_dh_o
     # dh_c = uh_c - mean_h
     d_uh_c = d_dh_c
-    d_mean_h = -d_dh_c + d_mean_h
+    d_mean_h = d_mean_h - d_dh_c
     # dh_f = uh_f - mean_h
     d_uh_f = d_dh_f
-    d_mean_h = -d_dh_f + d_mean_h
+    d_mean_h = d_mean_h - d_dh_f
     # dh_i = uh_i - mean_h
     d_uh_i = d_dh_i
-    d_mean_h = -d_dh_i + d_mean_h
+    d_mean_h = d_mean_h - d_dh_i
     # mean_h = mean([uh_i, uh_f, uh_c, uh_o])
     d_mean_h_each = np.broadcast_to(np.mean(d_mean_h, axis=-1, keepdims=True) / 4, d_mean_h.shape)
     d_uh_i = d_mean_h_each + d_uh_i
@@ -284,13 +284,13 @@ def _cell_backward(
     d_mean_x = -d_dx_o
     # dx_c = wx_c - mean_x
     d_wx_c = d_dx_c
-    d_mean_x = -d_dx_c + d_mean_x
+    d_mean_x = d_mean_x - d_dx_c
     # dx_f = wx_f - mean_x
     d_wx_f = d_dx_f
-    d_mean_x = -d_dx_f + d_mean_x
+    d_mean_x = d_mean_x - d_dx_f
     # dx_i = wx_i - mean_x
     d_wx_i = d_dx_i
-    d_mean_x = -d_dx_i + d_mean_x
+    d_mean_x = d_mean_x - d_dx_i
     # mean_x = mean([wx_i, wx_f, wx_c, wx_o])
     d_mean_x_each = np.broadcast_to(np.mean(d_mean_x, axis=-1, keepdims=True) / 4, d_mean_x.shape)
     d_wx_i = d_mean_x_each + d_wx_i

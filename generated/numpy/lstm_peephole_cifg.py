@@ -117,7 +117,7 @@ def _cell_backward(
     # g = tanh(a_c)
     d_a_c = d_g * (1 - g**2)
     # f = 1 - i
-    d_i = -d_f + d_i
+    d_i = d_i - d_f
     # i = sigmoid(a_i + peephole_i * c_tm1)
     d_a_i = d_i * i * (1 - i)
     d_c_tm1 = d_a_i * peephole_i + d_c_tm1

@@ -101,7 +101,7 @@ def _cell_backward(
     d_z = d_h * (h_tm1 - hh)
     d_hh = d_h * (1 - z)
     # hh = tanh(ax_h + r * ah_h)
-    d_ax_h = d_hh * (1 - hh**2)
+    d_ax_h = d_hh * (1 - tf.square(hh))
     d_ah_h = d_ax_h * r
     d_r = ah_h * d_ax_h
     # r = sigmoid(ax_r + ah_r)

@@ -110,7 +110,7 @@ def _cell_backward(
     d_z = d_h * (h_tm1 - hh)
     d_hh = d_h * (1 - z)
     # hh = tanh(a_h + u_h)
-    d_a_h = d_hh * (1 - hh**2)
+    d_a_h = d_hh * (1 - tf.square(hh))
     d_u_h = d_a_h
     # u_h = rh @ recurrent_kernel[h]
     d_rh = _masked(tf.matmul(d_u_h, recurrent_kernel_h_t), recurrent_dropout_mask_h)

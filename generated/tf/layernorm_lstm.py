@@ -160,11 +160,11 @@ def _cell(i_in, f_in, g_in, o_in, uh_i, uh_f, uh_c, uh_o, h_tm1, c_tm1, bias_i, 
     """Forward equations of one step, given each gate block's pre-activation: (new states,
     this step's ``_STEP_VALUES``)."""
     mean_h = tf.reduce_mean(tf.concat((uh_i, uh_f, uh_c, uh_o), axis=-1), axis=-1, keepdims=True)
-    dh_i = -mean_h + uh_i
-    dh_f = -mean_h + uh_f
-    dh_c = -mean_h + uh_c
-    dh_o = -mean_h + uh_o
-    var_h = tf.reduce_mean(tf.concat((dh_i**2, dh_f**2, dh_c**2, dh_o**2), axis=-1), axis=-1, keepdims=True)
+    dh_i = uh_i - mean_h
+    dh_f = uh_f - mean_h
+    dh_c = uh_c - mean_h
+    dh_o = uh_o - mean_h
+    var_h = tf.reduce_mean(tf.concat((tf.square(dh_i), tf.square(dh_f), tf.square(dh_c), tf.square(dh_o)), axis=-1), axis=-1, keepdims=True)
     rh = 1 / _sqrt(var_h + 1 / 1000)
     i = _sigmoid(dh_i * recurrent_norm_gamma_i * rh + i_in)
     f = _sigmoid(dh_f * recurrent_norm_gamma_f * rh + f_in)
@@ -172,8 +172,8 @@ def _cell(i_in, f_in, g_in, o_in, uh_i, uh_f, uh_c, uh_o, h_tm1, c_tm1, bias_i, 
     o = _sigmoid(dh_o * recurrent_norm_gamma_o * rh + o_in)
     s = c_tm1 * f + g * i
     mean_s = tf.reduce_mean(s, axis=-1, keepdims=True)
-    ds = -mean_s + s
-    var_s = tf.reduce_mean(ds**2, axis=-1, keepdims=True)
+    ds = s - mean_s
+    var_s = tf.reduce_mean(tf.square(ds), axis=-1, keepdims=True)
     c = ds * state_norm_gamma / _sqrt(var_s + 1 / 1000) + state_norm_beta
     tanh_c = _tanh(c)
     h = o * tanh_c
@@ -226,12 +226,12 @@ def _cell_backward(
     d_o = d_h * tanh_c
     d_tanh_c = d_h * o
     # tanh_c = tanh(c)
-    d_c = d_c + d_tanh_c * (1 - tanh_c**2)
+    d_c = d_c + d_tanh_c * (1 - tf.square(tanh_c))
     # c = ds / sqrt(var_s + 0.001) * state_norm_gamma + state_norm_beta
     d_state_norm_gamma = d_c * ds / _sqrt(var_s + 1 / 1000)
     d_state_norm_beta = d_c
     d_ds = d_c * state_norm_gamma / _sqrt(var_s + 1 / 1000)
-    d_var_s = -1 / 2 * d_state_norm_gamma * state_norm_gamma / _sqrt(var_s + 1 / 1000)**2
+    d_var_s = -1 / 2 * d_state_norm_gamma * state_norm_gamma / tf.square(_sqrt(var_s + 1 / 1000))
     # var_s = mean(ds**2)
     d_var_s_each = tf.broadcast_to(tf.reduce_mean(d_var_s, axis=-1, keepdims=True), tf.shape(d_var_s))
     d_ds = d_ds + 2 * d_var_s_each * ds
@@ -252,7 +252,7 @@ def _cell_backward(
     d_dh_o = d_o_in * recurrent_norm_gamma_o * rh
     d_rh = d_o_in * dh_o * recurrent_norm_gamma_o
     # g = tanh(dh_c*recurrent_norm_gamma_c*rh + g_in)
-    d_g_in = d_g * (1 - g**2)
+    d_g_in = d_g * (1 - tf.square(g))
     d_recurrent_norm_gamma_c = d_g_in * dh_c * rh
     d_dh_c = d_g_in * recurrent_norm_gamma_c * rh
     d_rh = d_g_in * dh_c * recurrent_norm_gamma_c + d_rh
@@ -279,13 +279,13 @@ def _cell_backward(
     d_mean_h = -d_dh_o
     # dh_c = uh_c - mean_h
     d_uh_c = d_dh_c
-    d_mean_h = -d_dh_c + d_mean_h
+    d_mean_h = d_mean_h - d_dh_c
     # dh_f = uh_f - mean_h
     d_uh_f = d_dh_f
-    d_mean_h = -d_dh_f + d_mean_h
+    d_mean_h = d_mean_h - d_dh_f
     # dh_i = uh_i - mean_h
     d_uh_i = d_dh_i
-    d_mean_h = -d_dh_i + d_mean_h
+    d_mean_h = d_mean_h - d_dh_i
     # mean_h = mean([uh_i, uh_f, uh_c, uh_o])
     d_mean_h_each = tf.broadcast_to(tf.reduce_mean(d_mean_h, axis=-1, keepdims=True) / 4, tf.shape(d_mean_h))
     d_uh_i = d_mean_h_each + d_uh_i
@@ -299,11 +299,11 @@ def _pre(wx_i, wx_f, wx_c, wx_o, bias_i, bias_f, bias_c, bias_o, kernel_norm_gam
     """The lines that read the input alone, on every step at once (any leading axes): the
     values the loop reads (``_HOISTED``), and what ``_pre_backward`` reads."""
     mean_x = tf.reduce_mean(tf.concat((wx_i, wx_f, wx_c, wx_o), axis=-1), axis=-1, keepdims=True)
-    dx_i = -mean_x + wx_i
-    dx_f = -mean_x + wx_f
-    dx_c = -mean_x + wx_c
-    dx_o = -mean_x + wx_o
-    var_x = tf.reduce_mean(tf.concat((dx_i**2, dx_f**2, dx_c**2, dx_o**2), axis=-1), axis=-1, keepdims=True)
+    dx_i = wx_i - mean_x
+    dx_f = wx_f - mean_x
+    dx_c = wx_c - mean_x
+    dx_o = wx_o - mean_x
+    var_x = tf.reduce_mean(tf.concat((tf.square(dx_i), tf.square(dx_f), tf.square(dx_c), tf.square(dx_o)), axis=-1), axis=-1, keepdims=True)
     rx = 1 / _sqrt(var_x + 1 / 1000)
     i_in = bias_i + dx_i * kernel_norm_gamma_i * rx + kernel_norm_beta_i + recurrent_norm_beta_i
     f_in = bias_f + dx_f * kernel_norm_gamma_f * rx + kernel_norm_beta_f + recurrent_norm_beta_f
@@ -389,13 +389,13 @@ def _pre_backward(
     d_mean_x = -d_dx_o
     # dx_c = wx_c - mean_x
     d_wx_c = d_dx_c
-    d_mean_x = -d_dx_c + d_mean_x
+    d_mean_x = d_mean_x - d_dx_c
     # dx_f = wx_f - mean_x
     d_wx_f = d_dx_f
-    d_mean_x = -d_dx_f + d_mean_x
+    d_mean_x = d_mean_x - d_dx_f
     # dx_i = wx_i - mean_x
     d_wx_i = d_dx_i
-    d_mean_x = -d_dx_i + d_mean_x
+    d_mean_x = d_mean_x - d_dx_i
     # mean_x = mean([wx_i, wx_f, wx_c, wx_o])
     d_mean_x_each = tf.broadcast_to(tf.reduce_mean(d_mean_x, axis=-1, keepdims=True) / 4, tf.shape(d_mean_x))
     d_wx_i = d_mean_x_each + d_wx_i

@@ -109,7 +109,7 @@ def _cell_backward(
     d_o = d_h * tanh_c
     d_tanh_c = d_h * o
     # tanh_c = tanh(c)
-    d_c = d_c + d_tanh_c * (1 - tanh_c**2)
+    d_c = d_c + d_tanh_c * (1 - tf.square(tanh_c))
     # c = f * c_tm1 + i * g
     d_c_tm1 = d_c * f
     d_i = d_c * g
@@ -118,7 +118,7 @@ def _cell_backward(
     # o = sigmoid(a_o)
     d_a_o = d_o * o * (1 - o)
     # g = tanh(a_c)
-    d_a_c = d_g * (1 - g**2)
+    d_a_c = d_g * (1 - tf.square(g))
     # f = sigmoid(a_f)
     d_a_f = d_f * f * (1 - f)
     # i = sigmoid(a_i)

@@ -117,7 +117,7 @@ def _cell_backward(
     d_o = d_h * tanh_c
     d_tanh_c = d_h * o
     # tanh_c = tanh(c)
-    d_c = d_c + d_tanh_c * (1 - tanh_c**2)
+    d_c = d_c + d_tanh_c * (1 - tf.square(tanh_c))
     # c = f * c_tm1 + i * g
     d_c_tm1 = d_c * f
     d_i = d_c * g
@@ -126,7 +126,7 @@ def _cell_backward(
     # o = hard_sigmoid_keras2(a_o)
     d_a_o = d_o * _hard_sigmoid_keras2_grad(a_o)
     # g = tanh(a_c)
-    d_a_c = d_g * (1 - g**2)
+    d_a_c = d_g * (1 - tf.square(g))
     # f = hard_sigmoid_keras2(a_f)
     d_a_f = d_f * _hard_sigmoid_keras2_grad(a_f)
     # i = hard_sigmoid_keras2(a_i)

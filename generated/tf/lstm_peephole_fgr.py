@@ -141,14 +141,14 @@ def _cell_backward(
     d_r_o = d_a_o
     d_c = d_a_o * peephole_o + d_c
     # tanh_c = tanh(c)
-    d_c = d_c + d_tanh_c * (1 - tanh_c**2)
+    d_c = d_c + d_tanh_c * (1 - tf.square(tanh_c))
     # c = f * c_tm1 + i * g
     d_c_tm1 = d_c * f
     d_i = d_c * g + d_i
     d_f = c_tm1 * d_c + d_f
     d_g = d_c * i
     # g = tanh(a_c)
-    d_a_c = d_g * (1 - g**2)
+    d_a_c = d_g * (1 - tf.square(g))
     # f = sigmoid(a_f + r_f + peephole_f * c_tm1)
     d_a_f = d_f * f * (1 - f)
     d_c_tm1 = d_a_f * peephole_f + d_c_tm1

@@ -117,13 +117,13 @@ def _cell_backward(
     d_peephole_o = c * d_a_o
     d_c = d_a_o * peephole_o + d_c
     # tanh_c = tanh(c)
-    d_c = d_c + d_tanh_c * (1 - tanh_c**2)
+    d_c = d_c + d_tanh_c * (1 - tf.square(tanh_c))
     # c = c_tm1 + i * g
     d_c_tm1 = d_c
     d_i = d_c * g
     d_g = d_c * i
     # g = tanh(a_c)
-    d_a_c = d_g * (1 - g**2)
+    d_a_c = d_g * (1 - tf.square(g))
     # i = sigmoid(a_i + peephole_i * c_tm1)
     d_a_i = d_i * i * (1 - i)
     d_c_tm1 = d_a_i * peephole_i + d_c_tm1

@@ -122,7 +122,7 @@ def _cell_backward(
     d_peephole_o = c * d_a_o
     d_c = d_a_o * peephole_o + d_c
     # tanh_c = tanh(c)
-    d_c = d_c + d_tanh_c * (1 - tanh_c**2)
+    d_c = d_c + d_tanh_c * (1 - tf.square(tanh_c))
     # c = f * c_tm1 + i * a_c
     d_a_c = d_c * i
     d_c_tm1 = d_c * f

@@ -126,7 +126,7 @@ def _cell_backward(
     d_f = c_tm1 * d_c
     d_g = d_c * i
     # g = tanh(a_c)
-    d_a_c = d_g * (1 - g**2)
+    d_a_c = d_g * (1 - tf.square(g))
     # f = sigmoid(a_f + peephole_f * c_tm1)
     d_a_f = d_f * f * (1 - f)
     d_c_tm1 = d_a_f * peephole_f + d_c_tm1

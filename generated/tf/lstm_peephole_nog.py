@@ -109,14 +109,14 @@ def _cell_backward(
     adjoints of the previous states that the equations read directly, then this
     step's contributions (batch, units) to the adjoints of the per-unit parameters."""
     # h = tanh(c)
-    d_c = d_c + d_h * (1 - h**2)
+    d_c = d_c + d_h * (1 - tf.square(h))
     # c = f * c_tm1 + i * g
     d_c_tm1 = d_c * f
     d_i = d_c * g
     d_f = c_tm1 * d_c
     d_g = d_c * i
     # g = tanh(a_c)
-    d_a_c = d_g * (1 - g**2)
+    d_a_c = d_g * (1 - tf.square(g))
     # f = sigmoid(a_f + peephole_f * c_tm1)
     d_a_f = d_f * f * (1 - f)
     d_c_tm1 = d_a_f * peephole_f + d_c_tm1

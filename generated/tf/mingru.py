@@ -163,7 +163,7 @@ def _pre_backward(
     d_z = d_h_in2 * hh
     d_hh = d_h_in2 * z
     # h_in = 1 - z
-    d_z = -d_h_in + d_z
+    d_z = d_z - d_h_in
     # hh = max(a_h, 0) + sigmoid(min(0, a_h))
     d_a_h = d_hh * ((1 - _at_most(0, a_h)) * (1 - _sigmoid(_minimum(0, a_h))) * _sigmoid(_minimum(0, a_h)) + _at_least(a_h, 0))
     # z = sigmoid(a_z)

@@ -170,8 +170,8 @@ def _pre_backward(
 ):
     """Adjoint of ``_pre``: the adjoints of its inputs (one per gate block)."""
     # h_in2 = 1/(f + i)
-    d_f = d_f - d_h_in2 / (f + i)**2
-    d_i = -d_h_in2 / (f + i)**2
+    d_f = d_f - d_h_in2 / tf.square(f + i)
+    d_i = -d_h_in2 / tf.square(f + i)
     # h_in = hh*i
     d_i = d_h_in * hh + d_i
     d_hh = d_h_in * i

@@ -150,13 +150,13 @@ def _pre_backward(
     """Adjoint of ``_pre``: the adjoints of its inputs (one per gate block)."""
     # c_in = z*(1 - f)
     d_z = d_c_in * (1 - f)
-    d_f = -d_c_in * z + d_f
+    d_f = d_f - d_c_in * z
     # o = sigmoid(a_o)
     d_a_o = d_o * o * (1 - o)
     # f = sigmoid(a_f)
     d_a_f = d_f * f * (1 - f)
     # z = tanh(a_z)
-    d_a_z = d_z * (1 - z**2)
+    d_a_z = d_z * (1 - tf.square(z))
     return (d_a_z, d_a_f, d_a_o)
 
 

@@ -103,12 +103,12 @@ def _cell_backward(
     step's contributions (batch, units) to the adjoints of the per-unit parameters."""
     # h = r * c + (1 - r) * a_s
     d_a_s = d_h * (1 - r)
-    d_r = d_h * (-a_s + c)
+    d_r = d_h * (c - a_s)
     d_c = d_c + d_h * r
     # c = f * c_tm1 + (1 - f) * a_c
     d_a_c = d_c * (1 - f)
     d_c_tm1 = d_c * f
-    d_f = d_c * (-a_c + c_tm1)
+    d_f = d_c * (c_tm1 - a_c)
     # r = sigmoid(a_r + peephole_r * c_tm1)
     d_a_r = d_r * r * (1 - r)
     d_c_tm1 = d_a_r * peephole_r + d_c_tm1
