@@ -157,8 +157,8 @@ def _tanh(x):
 
 
 def _cell(i_in, f_in, g_in, o_in, uh_i, uh_f, uh_c, uh_o, h_tm1, c_tm1, bias_i, bias_f, bias_c, bias_o, kernel_norm_gamma_i, kernel_norm_gamma_f, kernel_norm_gamma_c, kernel_norm_gamma_o, kernel_norm_beta_i, kernel_norm_beta_f, kernel_norm_beta_c, kernel_norm_beta_o, recurrent_norm_gamma_i, recurrent_norm_gamma_f, recurrent_norm_gamma_c, recurrent_norm_gamma_o, recurrent_norm_beta_i, recurrent_norm_beta_f, recurrent_norm_beta_c, recurrent_norm_beta_o, state_norm_gamma, state_norm_beta):
-    """Forward equations of one step, given each gate block's pre-activation: (new states,
-    this step's ``_STEP_VALUES``)."""
+    """Forward equations of one step that ``_pre`` left to the loop, given this step's
+    ``_HOISTED`` values and recurrent products: (new states, this step's ``_STEP_VALUES``)."""
     mean_h = tf.reduce_mean(tf.concat((uh_i, uh_f, uh_c, uh_o), axis=-1), axis=-1, keepdims=True)
     dh_i = uh_i - mean_h
     dh_f = uh_f - mean_h

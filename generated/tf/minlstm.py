@@ -125,8 +125,8 @@ def _sigmoid(x):
 
 
 def _cell(f, h_in, h_in2, h_tm1):
-    """Forward equations of one step, given each gate block's pre-activation: (new states,
-    this step's ``_STEP_VALUES``)."""
+    """Forward equations of one step that ``_pre`` left to the loop, given this step's
+    ``_HOISTED`` values and recurrent products: (new states, this step's ``_STEP_VALUES``)."""
     h = h_in2 * (f * h_tm1 + h_in)
     return (h,), (f, h_in, h_in2)
 

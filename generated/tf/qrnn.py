@@ -102,8 +102,8 @@ def _tanh(x):
 
 
 def _cell(f, o, c_in, h_tm1, c_tm1):
-    """Forward equations of one step, given each gate block's pre-activation: (new states,
-    this step's ``_STEP_VALUES``)."""
+    """Forward equations of one step that ``_pre`` left to the loop, given this step's
+    ``_HOISTED`` values and recurrent products: (new states, this step's ``_STEP_VALUES``)."""
     c = c_in + c_tm1 * f
     h = c * o
     return (h, c), (f, o)
