@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from generated_modules import ROOT
 
-from lstmgen import derive, equations, printers, render
+from lstmgen import derive, equations, hoist, printers, render
 from lstmgen.spec import VARIANTS
 from lstmgen.specfile import load_spec
 
@@ -70,3 +70,36 @@ def test_unit_param_argument():
     assert render.unit_param_argument(("peephole_i", "peephole_o")) == "peephole"
     assert render.unit_param_argument(("peephole_i", "scale")) == "unit_param"
     assert render.unit_param_argument(()) == "unit_param"
+
+
+def hoisted_context(spec):
+    forward = equations.forward_program(spec)
+    split = hoist.split_program(forward)
+    halves = (split.loop, split.pre)
+    backwards = tuple(derive.adjoint_program(half) for half in halves)
+    printed = tuple(
+        printers.print_programs(half, backward, "tf")
+        for half, backward in zip(halves, backwards, strict=True)
+    )
+    return render.hoisted_module_context(spec, forward, split, backwards, printed, "tf")
+
+
+def test_layernorm_lstm_tf_context_runs_the_input_layernorm_before_the_loop():
+    spec = load_spec(ROOT / "lstmgen" / "cells" / "layernorm_lstm.toml", builtin=True)
+    ctx = hoisted_context(spec)
+    whole = context(spec)
+    assert ctx.hoist.hoisted_names == '("i_in", "f_in", "g_in", "o_in")'
+    assert ctx.hoist.signature.startswith("wx_i, wx_f, wx_c, wx_o, bias_i,")
+    assert ctx.preactivations == "i_in, f_in, g_in, o_in, uh_i, uh_f, uh_c, uh_o"
+    assert ctx.hoist.n_loop_inputs == 4 and ctx.hoist.n_unit_parameters == len(ctx.unit_args)
+    # Every cell takes every unit parameter; each returns the adjoints of those it reads.
+    assert ctx.unit_args == whole.unit_args
+    assert ctx.summed_unit_args == (
+        *(f"recurrent_norm_gamma_{b}" for b in "ifco"),
+        "state_norm_gamma",
+        "state_norm_beta",
+    )
+    assert '"bias_i"' in ctx.hoist.parameter_names and "rx" in ctx.hoist.tape_tuple
+    # The docstring and the fingerprint are the whole cell's.
+    assert ctx.equations == whole.equations and ctx.fingerprint == whole.fingerprint
+    assert whole.hoist is None and whole.summed_unit_args == whole.unit_args
