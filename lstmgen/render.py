@@ -210,7 +210,6 @@ class HoistContext:
             gives (``parameter_names``; ``has_parameters``: any); ``backward_targets``:
             the driver's names for them.
         n_unit_parameters: how many of the cell parameters are per-unit parameters.
-        n_loop_inputs: the loop cell's inputs that are not hoisted (recurrent products).
     """
 
     equations: tuple[str, ...]
@@ -227,7 +226,6 @@ class HoistContext:
     has_parameters: bool
     backward_targets: str
     n_unit_parameters: int
-    n_loop_inputs: int
 
 
 @dataclass(frozen=True)
@@ -740,7 +738,6 @@ def hoist_context(
         has_parameters=bool(d_parameters),
         backward_targets="d_inputs, *d_pre_parameters" if d_parameters else "d_inputs",
         n_unit_parameters=len(units),
-        n_loop_inputs=len(split.loop.preactivations) - len(split.hoisted),
     )
 
 

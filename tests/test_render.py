@@ -91,7 +91,7 @@ def test_layernorm_lstm_tf_context_runs_the_input_layernorm_before_the_loop():
     assert ctx.hoist.hoisted_names == '("i_in", "f_in", "g_in", "o_in")'
     assert ctx.hoist.signature.startswith("wx_i, wx_f, wx_c, wx_o, bias_i,")
     assert ctx.preactivations == "i_in, f_in, g_in, o_in, uh_i, uh_f, uh_c, uh_o"
-    assert ctx.hoist.n_loop_inputs == 4 and ctx.hoist.n_unit_parameters == len(ctx.unit_args)
+    assert ctx.n_preactivations == 8 and ctx.hoist.n_unit_parameters == len(ctx.unit_args)
     # Every cell takes every unit parameter; each returns the adjoints of those it reads.
     assert ctx.unit_args == whole.unit_args
     assert ctx.summed_unit_args == (

@@ -67,7 +67,7 @@ _FORGET_BLOCK = 1
 # the recurrent product's input), and per step these values, stacked in one tensor.
 _TAPE_STATES = ("h", "c")
 _STEP_VALUES = ("f", "o")
-# The values the loop reads from ``_pre`` (stacked per step), the per-unit parameters whose
+# The values the loop reads from ``_pre`` (its first inputs), the per-unit parameters whose
 # adjoints ``_pre_backward`` returns, and how many of the cell parameters are per-unit
 # parameters (they come first).
 _HOISTED = ("f", "o", "c_in")
@@ -469,14 +469,16 @@ def forward(
     recurrent_blocks = [None] * _BLOCKS  # no recurrent kernel: the input alone feeds each block
     bias_blocks = _bias_blocks(bias)
     # The lines that read the input alone run here, on every step at once: one GEMM per
-    # gate block over (time * batch) rows, then ``_pre``. The loop reads the values it
-    # needs of them as one stacked TensorArray entry per step (a view, no copy; see above
-    # for why not an indexed slice).
+    # gate block over (time * batch) rows, then ``_pre``. The loop reads each value it
+    # needs of them as a TensorArray entry (see above for why not an indexed slice); one
+    # array per value: stacking them into one costs a copy of them all, more than the
+    # reads it saves.
     a_x = _block_products(x, kernel_blocks, dropout_mask)
     hoisted, tape["pre"] = _pre_values(a_x, bias_blocks, cell_parameters)
-    hoisted_steps = tf.TensorArray(
-        dtype, size=steps, element_shape=(len(_HOISTED), batch, units)
-    ).unstack(tf.stack(hoisted, axis=1))
+    hoisted_steps = [
+        tf.TensorArray(dtype, size=steps, element_shape=(batch, units)).unstack(value)
+        for value in hoisted
+    ]
     # Index t of a state's sequence holds the state entering step t (the initial state at
     # 0). Entries stay readable: backward may read one twice, or run twice on one tape.
     sequences = {
@@ -488,7 +490,8 @@ def forward(
 
     def forward_step(t, state, sequences, values):
         a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
-        a = [*tf.unstack(hoisted_steps.read(t)), *_recurrent_preactivations(a_h, bias_blocks)]
+        hoisted = [array.read(t) for array in hoisted_steps]
+        a = [*hoisted, *_recurrent_preactivations(a_h, bias_blocks)]
         new_state, step_values = _cell(*a, *state, *cell_parameters)
         if keep is not None:
             new_state = tuple(
@@ -555,14 +558,11 @@ def backward(params, tape, d_outputs, d_final_state=None):
     dropout_mask = tape.get("dropout_mask")
     sequences = tape["sequences"]
     values = tape["values"]
-    # The adjoints of the values the loop read from ``_pre``, stacked (one write per step
-    # costs less than one per value), then of its other inputs, one array per gate block.
+    # The adjoints of the cell's inputs, one array each: those of the values it read from
+    # ``_pre`` feed ``_pre_backward``, the others the weight and input gradients directly.
     d_a_steps = [
-        tf.TensorArray(dtype, size=steps, element_shape=(len(_HOISTED), batch, units)),
-        *(
-            tf.TensorArray(dtype, size=steps, element_shape=(batch, units))
-            for _ in range(0)
-        ),
+        tf.TensorArray(dtype, size=steps, element_shape=(batch, units))
+        for _ in range(3)
     ]
 
     def backward_step(t, d_state, d_a_steps):
@@ -580,14 +580,12 @@ def backward(params, tape, d_outputs, d_final_state=None):
             *tf.unstack(_read(values, t, dtype, (len(_STEP_VALUES), batch, units))),
             *cell_parameters,
         )
-        d_hoisted, d_a = d_a[: len(_HOISTED)], d_a[len(_HOISTED) :]
         d_h = tf.zeros_like(d_h)
 
         d_c = d_c_tm1
         d_state = (d_h, d_c)
         if keep is not None:
             d_state = tuple(d + d_skip for d, d_skip in zip(d_state, d_around, strict=True))
-        d_a = (tf.stack(d_hoisted), *d_a)
         d_a_steps = [array.write(t, d) for array, d in zip(d_a_steps, d_a, strict=True)]
         return t - 1, d_state, d_a_steps
 
@@ -598,12 +596,12 @@ def backward(params, tape, d_outputs, d_final_state=None):
         maximum_iterations=steps,
     )
     # The adjoint of the lines that ran before the loop, on every step at once.
-    d_hoisted, *d_a = [array.stack() for array in d_a_steps]
-    d_inputs = _pre_backward(
-        *tf.unstack(d_hoisted, axis=1), *tape["pre"], *cell_parameters[:_UNIT_PARAMETERS]
-    )
+    d_a = [array.stack() for array in d_a_steps]
+    d_hoisted, d_recurrent = d_a[: len(_HOISTED)], d_a[len(_HOISTED) :]
+    unit_parameters = cell_parameters[:_UNIT_PARAMETERS]
+    d_inputs = _pre_backward(*d_hoisted, *tape["pre"], *unit_parameters)
     # Weight and input gradients as one GEMM per gate block over every step.
-    d_a_x, d_a_h = _preactivation_adjoints([*d_inputs, *d_a])
+    d_a_x, d_a_h = _preactivation_adjoints([*d_inputs, *d_recurrent])
     d_params = {
         "kernel": _block_products_grad_weights(d_a_x, x, dropout_mask),
         "bias": _bias_adjoint(d_a_x, d_a_h),
