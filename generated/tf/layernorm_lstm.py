@@ -697,9 +697,10 @@ def forward(
     bias_blocks = _bias_blocks(bias)
     # The lines that read the input alone run here, on every step at once: one GEMM per
     # gate block over (time * batch) rows, then ``_pre``. The loop reads each value it
-    # needs of them as a TensorArray entry (see above for why not an indexed slice); one
-    # array per value: stacking them into one costs a copy of them all, more than the
-    # reads it saves.
+    # needs of them as a TensorArray entry (a view, no copy; where TensorFlow
+    # differentiates the loop, a read's gradient is that step's alone, an indexed slice's
+    # a dense (time, batch, units) tensor), one array per value: stacking them into one
+    # costs a copy of them all, more than the reads it saves.
     a_x = _block_products(x, kernel_blocks, dropout_mask)
     hoisted, tape["pre"] = _pre_values(a_x, bias_blocks, cell_parameters)
     hoisted_steps = [
