@@ -220,8 +220,10 @@ def _cell_backward(
     state_norm_gamma,
     state_norm_beta,
 ):
-    """Adjoint of ``_cell``: the pre-activations' adjoints (one per gate block), then the
-    adjoints of the previous states that the equations read directly."""
+    """Adjoint of ``_cell``: its inputs' adjoints (``_HOISTED``'s, then the recurrent
+    products'), then the adjoints of the previous states that the equations read
+    directly, then this step's contributions (batch, units) to the adjoints of the
+    per-unit parameters its lines read."""
     # h = o * tanh_c
     d_o = d_h * tanh_c
     d_tanh_c = d_h * o

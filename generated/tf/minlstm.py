@@ -138,8 +138,9 @@ def _cell_backward(
     h_in,
     h_in2,
 ):
-    """Adjoint of ``_cell``: the pre-activations' adjoints (one per gate block), then the
-    adjoints of the previous states that the equations read directly."""
+    """Adjoint of ``_cell``: its inputs' adjoints (``_HOISTED``'s, then the recurrent
+    products'), then the adjoints of the previous states that the equations read
+    directly."""
     # h = h_in2*(f*h_tm1 + h_in)
     d_f = d_h * h_in2 * h_tm1
     d_h_in = d_h * h_in2

@@ -117,8 +117,9 @@ def _cell_backward(
     f,
     o,
 ):
-    """Adjoint of ``_cell``: the pre-activations' adjoints (one per gate block), then the
-    adjoints of the previous states that the equations read directly."""
+    """Adjoint of ``_cell``: its inputs' adjoints (``_HOISTED``'s, then the recurrent
+    products'), then the adjoints of the previous states that the equations read
+    directly."""
     # h = o * c
     d_o = c * d_h
     d_c = d_c + d_h * o
