@@ -137,7 +137,13 @@ def forward_program(spec: CellSpec) -> ForwardProgram:
     reads_recurrent = any(
         isinstance(a, Product) and a.weight == "recurrent_kernel" for a in assignments
     )
-    program = replace(program, recurrent_kernel=bool(program.recurrent_blocks) or reads_recurrent)
+    has_kernel = bool(program.recurrent_blocks) or reads_recurrent
+    # The blocks recurrent_kernel has columns for: all when a product inside the step reads
+    # the ones the recurrent product does not feed, else the fed ones (gates from x alone).
+    columns = range(len(spec.blocks)) if reads_recurrent else program.recurrent_blocks
+    program = replace(
+        program, recurrent_kernel=has_kernel, recurrent_columns=tuple(columns) if has_kernel else ()
+    )
     if spec.products_apart and (spec.recurrent_bias or spec.recurrent_blocks is not None):
         problem = "products apart need recurrent_bias false and every block fed"
         raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="inputs")
@@ -263,12 +269,12 @@ def _check_uses(spec: CellSpec, program: ForwardProgram) -> None:
         if unknown:
             problem = f"recurrent_blocks names {unknown[0]!r}, not a gate block {list(spec.blocks)}"
             raise SpecError(f"variant {spec.name!r}: {problem}", problem, field="recurrent_blocks")
-        # Without a recurrent kernel (no block fed, no product reading it) nothing is left
-        # over; otherwise each block the recurrent product does not feed is a product's.
+        # Each block with recurrent_kernel columns that the recurrent product does not feed
+        # is a product's (GRU's reset-after candidate).
         in_step += [
             ("recurrent_kernel", block)
-            for block in spec.blocks
-            if block not in spec.recurrent_blocks and program.recurrent_kernel
+            for k, block in enumerate(spec.blocks)
+            if k in program.recurrent_columns and k not in program.recurrent_blocks
         ]
     for weight, block in in_step:
         if (weight, block) not in read:

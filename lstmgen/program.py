@@ -112,6 +112,10 @@ class ForwardProgram:
         recurrent_kernel: whether the cell has a ``recurrent_kernel`` at all: False when no
             gate block is fed by the recurrent product and no product reads it (IndRNN,
             minGRU, QRNN: the recurrence is per unit, or through the states alone).
+        recurrent_columns: the gate blocks ``recurrent_kernel`` has columns for, in column
+            order: every block when products inside the step read the columns of those the
+            recurrent product does not feed (GRU's reset-after), else ``recurrent_blocks``
+            alone (RAN: the content reads x alone, the kernel is (units, 2 * units)).
     """
 
     preactivations: tuple[sp.Symbol, ...]
@@ -124,6 +128,7 @@ class ForwardProgram:
     recurrent_blocks: tuple[int, ...] = ()
     state_widths: tuple[str, ...] = ()
     recurrent_kernel: bool = True
+    recurrent_columns: tuple[int, ...] = ()
     products_apart: bool = False
     unit_sources: tuple[tuple[str, int], ...] = ()
     row_values: tuple[sp.Symbol, ...] = ()

@@ -313,11 +313,18 @@ class ModuleContext:
     # weight blocks. ``cell_parameters_signature``: the weights ``_cell_parameters`` reads.
     weight_blocks: tuple[WeightBlock, ...]
     # The recurrent product as the docstrings write it (``h_tm1 @ recurrent_kernel``, or
-    # ``h_tm1 @ recurrent_kernel[z|r]`` with ``recurrent_subset``), and the blocks whose
-    # recurrent_kernel columns a line reads instead (``h``).
+    # ``h_tm1 @ recurrent_kernel[z|r]`` when it feeds only some blocks), and the blocks whose
+    # recurrent_kernel columns a line reads instead (``h``). ``recurrent_subset``: the
+    # recurrent product feeds only some blocks; ``recurrent_narrow``: recurrent_kernel has
+    # their columns alone (the others read x alone), ``recurrent_kernel_blocks`` its count
+    # of column blocks as source, ``recurrent_fed`` the fed columns of it as source.
     recurrent_product: str
     in_step_recurrent_names: str
     recurrent_subset: bool
+    recurrent_narrow: bool
+    recurrent_kernel_blocks: str
+    recurrent_fed: str
+    input_only_names: str
     recurrent_block_indices: str
     recurrent_in_step: tuple[WeightBlock, ...]
     cell_parameters_signature: str
@@ -471,7 +478,7 @@ def module_context(
             "(units, units)",
         )
         for k, block in enumerate(spec.blocks)
-        if k not in forward.recurrent_blocks and forward.recurrent_kernel
+        if k in forward.recurrent_columns and k not in forward.recurrent_blocks
     )
     blocks = recurrent_in_step + tuple(
         WeightBlock(
@@ -507,8 +514,10 @@ def module_context(
     direct += [d.name for d in backward.d_unit_params]
     direct += [f"d_{b.name}" for b in blocks]
     states_read = set(forward.states) | set(forward.states_tm1)
+    subset = forward.recurrent_kernel and len(forward.recurrent_blocks) < n_blocks
+    narrow = forward.recurrent_kernel and len(forward.recurrent_columns) < n_blocks
     recurrent_product = f"{forward.states_tm1[0].name} @ recurrent_kernel" + (
-        f"[{'|'.join(fed_blocks)}]" if recurrent_in_step else ""
+        f"[{'|'.join(fed_blocks)}]" if subset else ""
     )
     param_names = (
         "kernel",
@@ -614,7 +623,8 @@ def module_context(
             else "(batch, STATE_SIZES[k])"
         ),
         sizes_assign=(
-            f"units, {first_width} = recurrent_kernel.shape[1] // _BLOCKS, "
+            f"units, {first_width} = recurrent_kernel.shape[1] // "
+            f"{'len(_RECURRENT_BLOCKS)' if narrow else '_BLOCKS'}, "
             "recurrent_kernel.shape[0]"
             if sizes
             else "units = recurrent_kernel.shape[0]"
@@ -622,13 +632,20 @@ def module_context(
             else "units = kernel.shape[1] // _BLOCKS"
         ),
         sizes_from_recurrent_shape=(
-            "recurrent_shape[1] // _BLOCKS, recurrent_shape[0]" if sizes else "recurrent_shape[0]"
+            f"recurrent_shape[1] // {'len(_RECURRENT_BLOCKS)' if narrow else '_BLOCKS'}, "
+            "recurrent_shape[0]"
+            if sizes
+            else "recurrent_shape[0]"
         ),
         in_step_mask_blocks=tuple_source(str(k) for k in mask_blocks.values()),
         weight_blocks=blocks,
         recurrent_product=recurrent_product,
         in_step_recurrent_names="|".join(b for b in spec.blocks if b not in fed_blocks),
-        recurrent_subset=bool(recurrent_in_step),
+        recurrent_subset=subset,
+        recurrent_narrow=narrow,
+        recurrent_kernel_blocks="len(_RECURRENT_BLOCKS)" if narrow else "_BLOCKS",
+        recurrent_fed="recurrent_kernel" if narrow else "recurrent_kernel[:, recurrent_columns]",
+        input_only_names="|".join(b for b in spec.blocks if narrow and b not in fed_blocks),
         recurrent_block_indices=tuple_source(str(k) for k in forward.recurrent_blocks),
         recurrent_in_step=recurrent_in_step,
         cell_parameters_signature=", ".join(

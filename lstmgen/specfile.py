@@ -11,7 +11,8 @@ Format (see ``examples/``)::
                                      # ah_<block> = h_tm1 @ recurrent_kernel + bias[1] apart
     recurrent_blocks = ["z", "r"]    # optional: the blocks h_tm1 @ recurrent_kernel feeds; the
                                      # others' columns are products in the equations
-                                     # (u_h = "rh @ recurrent_kernel[h]")
+                                     # (u_h = "rh @ recurrent_kernel[h]"), or with no such
+                                     # product the others read x alone (kernel narrower)
 
     [matrices]                       # optional weight matrices for products in the equations
     gate_recurrent_kernel = { rows = 3, blocks = ["i", "f", "o"] }  # (3 units, 3 units)

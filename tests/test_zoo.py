@@ -7,7 +7,7 @@ For every cell in ``REFERENCES`` and both targets, ``generated/<target>/<cell>.p
   w.r.t. x, every parameter and every initial state (float64, relative error <= 1e-10),
   from random non-zero initial states (sLSTM: n > 0);
 * the TF target's Keras ``LAYER`` (weights set in ``PARAM_NAMES`` order) gives the same
-  outputs, final states and gradients.
+  outputs, final states and gradients, in training (the generated backward) and inference.
 sLSTM from the default zero state: the reference's ``m = iraw`` rule changes c, n, m but not
 h, so outputs, final h and the gradients of a loss on the outputs alone are compared.
 """
@@ -94,8 +94,11 @@ def test_slstm_from_zero_state_matches_reference_h(target):
     )
 
 
+@pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("cell", CELLS)
-def test_keras_layer_matches_reference(cell):
+def test_keras_layer_matches_reference(cell, training):
+    """In training the layer's gradient is the generated backward; in inference it is
+    TensorFlow's gradient of the forward: both against the reference."""
     module = load_generated("tf", cell)
     params, x, state, d_outputs, d_final = random_problem(
         cell, BATCH, TIME, FEATURES, UNITS, seed=2
@@ -109,7 +112,7 @@ def test_keras_layer_matches_reference(cell):
     x, state = tf.constant(x), [tf.constant(s) for s in state]
     with tf.GradientTape() as tape:
         tape.watch([x, *state])
-        got_outputs, *got_final = layer(x, initial_state=state)
+        got_outputs, *got_final = layer(x, initial_state=state, training=training)
         loss = weighted_loss(got_outputs, got_final, d_outputs, d_final)
     grads = tape.gradient(
         loss,

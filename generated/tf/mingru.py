@@ -223,14 +223,20 @@ def _block_products_grad_v(d_blocks, weights_t_blocks, mask):
     return tf.add_n(products)
 
 
-def _block_products_grad_weights(d_blocks, v, mask, in_step=None):
+def _block_products_grad_weights(d_blocks, v, mask, in_step=None, blocks=None):
     """Adjoint of ``_block_products`` with respect to the weights, blocks joined along the
     last axis: ``(v * mask).T @ d`` per gate block, summed over the leading axes; a block
-    the product does not feed takes its gradient from ``in_step`` (block -> gradient)."""
+    the product does not feed takes its gradient from ``in_step`` (block -> gradient).
+    ``blocks``: the gate blocks the weights have columns for (default: every block)."""
     in_step = in_step or {}
     pairs = enumerate(zip(_block_inputs(v, mask), d_blocks, strict=True))
     return tf.concat(
-        [in_step[k] if k in in_step else _rows_t_matmul(u, d) for k, (u, d) in pairs], axis=-1
+        [
+            in_step[k] if k in in_step else _rows_t_matmul(u, d)
+            for k, (u, d) in pairs
+            if blocks is None or k in blocks
+        ],
+        axis=-1,
     )
 
 
