@@ -16,7 +16,9 @@ variant's cell over ``x: (batch, time, input)`` returning every output, and, for
 ``forward+backward`` pass, the gradient of ``sum(outputs * w)`` w.r.t. ``x`` and every
 weight. The weights' names and shapes come from the generated module's ``PARAM_NAMES`` and
 ``param_shapes``. Each timed call ends with its results as NumPy arrays, so asynchronous work
-is inside the timing.
+is inside the timing. Everything at a size is built and warmed up first, then timed in
+interleaved rounds (each round calls every implementation of every variant once), so a slow
+spell of a shared machine hits them alike and the ratios within one run hold.
 
 Variants differ in their matrix products, so besides the ratios to Keras and to the GEMM
 bound (built for each variant's own weight shapes) every row has its time per unit of GEMM
@@ -858,21 +860,6 @@ def make_torch_runners(variant: str, problem: Problem) -> dict[str, Runner]:
 # --------------------------------------------------------------------------- measuring
 
 
-def measure(runner: Runner, repeats: int, warmup: int) -> tuple[Samples, Samples, Results]:
-    """Wall and process-CPU milliseconds of ``repeats`` calls after ``warmup`` calls, and the
-    first call's results."""
-    first = runner()
-    for _ in range(warmup - 1):
-        runner()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        runner()
-        wall.append((time.perf_counter() - start) * 1e3)
-        cpu.append((time.process_time() - start_cpu) * 1e3)
-    return tuple(wall), tuple(cpu), first
-
-
 def peak_sgemm(size: int = PEAK_SIZE, repeats: int = PEAK_REPEATS) -> dict:
     """GFLOP/s of the fastest of ``repeats`` float32 ``(size, size) x (size, size)`` products
     after one warm-up, with ``np.matmul`` (into a preallocated output) and with ``tf.matmul``
@@ -953,7 +940,17 @@ def runner_factories(problem: Problem, variant: str) -> dict[str, Callable[[], d
     }
 
 
-def run_impl(
+@dataclass
+class Job:
+    """One implementation x pass of a variant, warmed up, waiting for its timed calls."""
+
+    row: Row  # status "ok", its error against the reference filled in
+    runner: Runner
+    times_ms: list[float]
+    cpu_ms: list[float]
+
+
+def prepare_impl(
     settings: Settings,
     shape: Shape,
     variant: str,
@@ -961,8 +958,9 @@ def run_impl(
     factory: Callable[[], dict[str, Runner]],
     reference: dict[str, Results] | None,
     gemm: GemmLayout | None,
-) -> list[Row]:
-    """Both passes of one implementation; failures become rows, never exceptions."""
+) -> list[Job | Row]:
+    """Both passes of one implementation, built and warmed up (its first call's results
+    compared with the reference): Jobs to time, or Rows for failures, never exceptions."""
     base = Row(shape, variant, "", impl, "ok", gemm=gemm)
     try:
         runners = factory()
@@ -971,20 +969,54 @@ def run_impl(
     except Exception as error:  # one broken implementation must not stop the run
         note = f"{type(error).__name__}: {error}"[:200]
         return [replace(base, pass_=p, status="error", note=note) for p in PASSES]
-    rows = []
+    prepared: list[Job | Row] = []
     for pass_ in PASSES:
         try:
-            times, cpu, results = measure(runners[pass_], settings.repeats, settings.warmup)
+            results = warm_up(runners[pass_], settings.warmup)
         except Exception as error:
             note = f"{type(error).__name__}: {error}"[:200]
-            rows.append(replace(base, pass_=pass_, status="error", note=note))
+            prepared.append(replace(base, pass_=pass_, status="error", note=note))
             continue
         err = max_rel_err(results, reference[pass_]) if reference else None
         note = "MISMATCH: differs from generated NumPy" if err and err > MISMATCH else ""
-        rows.append(
-            replace(base, pass_=pass_, times_ms=times, cpu_ms=cpu, max_rel_err=err, note=note)
-        )
-        _progress(rows[-1])
+        row = replace(base, pass_=pass_, max_rel_err=err, note=note)
+        prepared.append(Job(row, runners[pass_], [], []))
+    return prepared
+
+
+def warm_up(runner: Runner, warmup: int) -> Results:
+    """``warmup`` untimed calls; the first one's results."""
+    first = runner()
+    for _ in range(warmup - 1):
+        runner()
+    return first
+
+
+def time_rounds(jobs: list[Job], repeats: int) -> list[Row]:
+    """``repeats`` rounds, each calling every job once in turn (wall and process-CPU ms), so
+    that a slow spell of a shared machine hits every implementation and variant alike and
+    the ratios within a run hold; a job that fails stops being called and becomes an error
+    row."""
+    failed: dict[int, str] = {}
+    for _ in range(repeats):
+        for k, job in enumerate(jobs):
+            if k in failed:
+                continue
+            start, start_cpu = time.perf_counter(), time.process_time()
+            try:
+                job.runner()
+            except Exception as error:
+                failed[k] = f"{type(error).__name__}: {error}"[:200]
+                continue
+            job.times_ms.append((time.perf_counter() - start) * 1e3)
+            job.cpu_ms.append((time.process_time() - start_cpu) * 1e3)
+    rows = []
+    for k, job in enumerate(jobs):
+        if k in failed:
+            rows.append(replace(job.row, status="error", note=failed[k]))
+        else:
+            rows.append(replace(job.row, times_ms=tuple(job.times_ms), cpu_ms=tuple(job.cpu_ms)))
+            _progress(rows[-1])
     return rows
 
 
@@ -1007,9 +1039,11 @@ BOUNDS = {
 def run_shape(settings: Settings, shape: Shape, peak_gflops: float | None = None) -> list[Row]:
     """Every selected implementation and variant at one shape.
 
-    The GEMM bounds run once per distinct weight layout among the variants; their rows'
-    variant is the layout's label (``gemm 128x1024 256x1024``). Each variant with a layout
-    gets a physical-floor row per pass when ``peak_gflops`` is given (computed, not timed).
+    Everything is built and warmed up first, then timed in interleaved rounds
+    (``time_rounds``). The GEMM bounds run once per distinct weight layout among the
+    variants; their rows' variant is the layout's label (``gemm 128x1024 256x1024``). Each
+    variant with a layout gets a physical-floor row per pass when ``peak_gflops`` is given
+    (computed, not timed).
     """
     layouts: dict[str, GemmLayout] = {}
     for variant in settings.variants:
@@ -1017,12 +1051,12 @@ def run_shape(settings: Settings, shape: Shape, peak_gflops: float | None = None
             layouts[variant] = gemm_layout(variant, shape)
         except Exception:  # no module (yet) or a broken one: its rows say why
             continue
-    rows: list[Row] = []
+    prepared: list[Job | Row] = []
     for layout in dict.fromkeys(layouts.values()):
         for impl, make in BOUNDS.items():
             if impl in settings.impls:
                 factory = functools.partial(make, shape, layout)
-                rows += run_impl(settings, shape, layout.label, impl, factory, None, layout)
+                prepared += prepare_impl(settings, shape, layout.label, impl, factory, None, layout)
     for variant in settings.variants:
         gemm = layouts.get(variant)  # None if its module appeared during the run
         try:
@@ -1030,7 +1064,7 @@ def run_shape(settings: Settings, shape: Shape, peak_gflops: float | None = None
         except Exception as error:  # one broken variant must not stop the run
             status = "not available" if isinstance(error, Unavailable) else "error"
             note = str(error) if status == "not available" else f"{type(error).__name__}: {error}"
-            rows += [
+            prepared += [
                 Row(shape, variant, pass_, impl, status, note[:200], gemm=gemm)
                 for impl in settings.impls
                 if impl not in BOUNDS
@@ -1043,7 +1077,7 @@ def run_shape(settings: Settings, shape: Shape, peak_gflops: float | None = None
             reference = None
         if gemm and peak_gflops and FLOOR in settings.impls:
             note = "computed: GFLOP / peak sgemm"
-            rows += [
+            prepared += [
                 Row(
                     shape,
                     variant,
@@ -1059,8 +1093,10 @@ def run_shape(settings: Settings, shape: Shape, peak_gflops: float | None = None
         factories = runner_factories(problem, variant)
         for impl in settings.impls:
             if impl in factories:
-                rows += run_impl(settings, shape, variant, impl, factories[impl], reference, gemm)
-    return rows
+                factory = factories[impl]
+                prepared += prepare_impl(settings, shape, variant, impl, factory, reference, gemm)
+    timed = iter(time_rounds([j for j in prepared if isinstance(j, Job)], settings.repeats))
+    return [next(timed) if isinstance(j, Job) else j for j in prepared]
 
 
 def _reference_results(variant: str, problem: Problem) -> dict[str, Results] | None:
@@ -1628,7 +1664,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help=f"implementations to measure, comma-separated and/or repeated: {','.join(IMPLS)}"
         " (default: all)",
     )
-    parser.add_argument("--repeats", type=int, default=MIN_REPEATS, help="timed calls (>= 5)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=MIN_REPEATS,
+        help="timed calls of each implementation (>= 5), in interleaved rounds",
+    )
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (>= 1)")
     parser.add_argument(
         "--json",

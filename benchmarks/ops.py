@@ -128,7 +128,12 @@ def profile(variant: str, shape: bench.Shape, tf) -> list[dict]:
                     "ops": dict(counts.most_common()),
                 }
             )
-    return rows
+    # Forward loops first, then backward, in each layer's rows (the graph lists them in
+    # any order).
+    order = {"forward": 0, "backward": 1}
+    return sorted(
+        rows, key=lambda r: ("note" in r and r["impl"], r["impl"], order.get(r.get("loop"), 2))
+    )
 
 
 def format_rows(rows: list[dict], shape: bench.Shape, cost_us: float) -> str:
