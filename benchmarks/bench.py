@@ -1443,6 +1443,16 @@ class FitRow:
     generated_s: Samples = ()
     keras_s: Samples = ()
     max_rel_err: float | None = None  # predictions before training (same weights)
+    # Seconds of each training step (batch) inside the timed epochs, the loss fetched at its
+    # end: robust to the stalls of a shared machine that an epoch's total takes in whole.
+    generated_step_s: Samples = ()
+    keras_step_s: Samples = ()
+
+    @property
+    def step_ratio(self) -> float | None:
+        if not self.generated_step_s or not self.keras_step_s:
+            return None
+        return statistics.median(self.generated_step_s) / statistics.median(self.keras_step_s)
 
     @property
     def ratio(self) -> float | None:
@@ -1495,6 +1505,7 @@ def run_fit(variant: str, config: Shape, settings: FitSettings, compile_key: str
         import keras
 
         keras.utils.set_random_seed(0)
+        StepTimes = step_times_callback()  # noqa: N806 (a class)
         rng = np.random.default_rng(0)
         params, _ = make_params(variant, config, rng)
         keras_params = params
@@ -1525,9 +1536,12 @@ def run_fit(variant: str, config: Shape, settings: FitSettings, compile_key: str
                 {"y": stock(probe, training=False).numpy()},
             )
 
-        def epoch(model) -> float:
+        steps: dict[str, list[float]] = {"generated": [], "keras": []}
+
+        def epoch(model, name=None) -> float:
+            callbacks = [StepTimes(steps[name])] if name else []
             start = time.perf_counter()
-            model.fit(data, epochs=1, verbose=0, shuffle=False)
+            model.fit(data, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
             return time.perf_counter() - start
 
         epoch(generated)  # warm-up: tracing and compilation
@@ -1536,7 +1550,7 @@ def run_fit(variant: str, config: Shape, settings: FitSettings, compile_key: str
         for k in range(settings.epochs):
             order = ("generated", "keras") if k % 2 == 0 else ("keras", "generated")
             for name in order:
-                times[name].append(epoch(generated if name == "generated" else stock))
+                times[name].append(epoch(generated if name == "generated" else stock, name))
         jit = tuple(getattr(m, "jit_compile", None) for m in (generated, stock))
     except Exception as error:  # one broken model must not stop the run
         status = "not available" if isinstance(error, Unavailable) else "error"
@@ -1548,6 +1562,8 @@ def run_fit(variant: str, config: Shape, settings: FitSettings, compile_key: str
         jit=jit,
         generated_s=tuple(times["generated"]),
         keras_s=tuple(times["keras"]),
+        generated_step_s=tuple(steps["generated"]),
+        keras_step_s=tuple(steps["keras"]),
         max_rel_err=err,
         note=note,
     )
@@ -1558,6 +1574,33 @@ def run_fit(variant: str, config: Shape, settings: FitSettings, compile_key: str
         flush=True,
     )
     return row
+
+
+def step_times_callback():
+    """A Keras callback class that appends each training step's seconds to a list: from the
+    end of the previous step (or the epoch's start) to this step's end, its loss fetched."""
+    import keras
+
+    class StepTimes(keras.callbacks.Callback):
+        def __init__(self, sink: list[float]):
+            super().__init__()
+            self.sink = sink
+            self.last = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.last = None
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.last is None:
+                self.last = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            float((logs or {}).get("loss", 0.0))  # waits for the step
+            now = time.perf_counter()
+            self.sink.append(now - self.last)
+            self.last = now
+
+    return StepTimes
 
 
 def run_fits(settings: FitSettings) -> list[FitRow]:
@@ -1581,12 +1624,14 @@ def format_fit(rows: list[FitRow], settings: FitSettings) -> str:
     header = (
         f"{'variant':<26} {'keras layer':<26} {'T':>4} {'I':>4} {'H':>5} {'batch':>5}"
         f" {'compile':<8} {'jit':<11} {'generated s/epoch':>23} {'keras s/epoch':>23}"
-        f" {'x keras':>7} {'pairs min-max':>13} {'max rel err':>11}  note"
+        f" {'x keras':>7} {'pairs min-max':>13} {'step ms gen':>11} {'step ms keras':>13}"
+        f" {'x keras':>7} {'max rel err':>11}  note"
     )
     lines = [
         f"model.fit: Sequential([Input((T, I)), <layer>(H), Dense(1)]), adam, mse,"
         f" {settings.samples} samples; seconds per epoch: median (min-max) of {settings.epochs}"
-        " epochs of each model, alternating, after one warm-up epoch each",
+        " epochs of each model, alternating, after one warm-up epoch each; step ms: median"
+        " of every training step of those epochs (the loss fetched at each step's end)",
         header,
         "-" * len(header),
     ]
@@ -1600,10 +1645,17 @@ def format_fit(rows: list[FitRow], settings: FitSettings) -> str:
             f"{row.variant:<26} {row.keras_variant:<26} {c.time:>4} {c.input_dim:>4}"
             f" {c.units:>5} {c.batch:>5} {row.compile:<8} {jit:<11}"
             f" {_spread(row.generated_s):>23} {_spread(row.keras_s):>23}"
-            f" {_fmt(row.ratio, '7.2f'):>7} {pair_text:>13} {_fmt(row.max_rel_err, '11.1e'):>11}"
+            f" {_fmt(row.ratio, '7.2f'):>7} {pair_text:>13}"
+            f" {_fmt(_median_ms(row.generated_step_s), '11.2f'):>11}"
+            f" {_fmt(_median_ms(row.keras_step_s), '13.2f'):>13}"
+            f" {_fmt(row.step_ratio, '7.2f'):>7} {_fmt(row.max_rel_err, '11.1e'):>11}"
             f"  {note}".rstrip()
         )
     return "\n".join(lines)
+
+
+def _median_ms(samples: Samples) -> float | None:
+    return statistics.median(samples) * 1e3 if samples else None
 
 
 def fit_row_dict(row: FitRow) -> dict:
@@ -1636,6 +1688,15 @@ def fit_row_dict(row: FitRow) -> dict:
         "keras": {"epoch_s": list(row.keras_s), **stats(row.keras_s)},
         "ratio": row.ratio,
         "pair_ratios": list(row.pair_ratios),
+        "step": {
+            "generated_s": list(row.generated_step_s),
+            "keras_s": list(row.keras_step_s),
+            "generated_median_s": statistics.median(row.generated_step_s)
+            if row.generated_step_s
+            else None,
+            "keras_median_s": statistics.median(row.keras_step_s) if row.keras_step_s else None,
+            "ratio": row.step_ratio,
+        },
         "max_rel_err": row.max_rel_err,
     }
 

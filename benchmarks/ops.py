@@ -12,6 +12,7 @@ non-GEMM ops cost per pass::
 
     python benchmarks/ops.py                       # lstm and gru at the reference size
     python benchmarks/ops.py --variant layernorm_lstm,lstm --size 64,100,128,256
+    python benchmarks/ops.py --numpy               # also: where the NumPy target's time goes
 """
 
 from __future__ import annotations
@@ -136,6 +137,54 @@ def profile(variant: str, shape: bench.Shape, tf) -> list[dict]:
     )
 
 
+def numpy_profile(variant: str, shape: bench.Shape, calls: int = 3) -> dict[str, float]:
+    """Where the generated NumPy forward+backward spends its time, per call in ms: the
+    element-wise step functions (``_cell``, ``_cell_backward``, under cProfile) and the rest
+    of ``forward`` / ``backward`` (the GEMMs, the loop and the tape), median of ``calls``."""
+    import cProfile
+    import pstats
+
+    problem = bench.make_problem(shape, variant)
+    module = bench.load_generated("numpy", variant)
+    _, _, tape = module.forward(problem.params, problem.x)
+    samples: dict[str, list[float]] = {}
+    for _ in range(calls):
+        profiler = cProfile.Profile()
+        profiler.enable()
+        _, _, tape = module.forward(problem.params, problem.x)
+        module.backward(problem.params, tape, problem.w)
+        profiler.disable()
+        stats = pstats.Stats(profiler).stats
+        total = {name: (tt, ct) for (_, _, name), (_, _, tt, ct, _) in stats.items()}
+        cell = total.get("_cell", (0, 0))[1]
+        cell_backward = total.get("_cell_backward", (0, 0))[1]
+        measured = {
+            "forward": total["forward"][1],
+            "backward": total["backward"][1],
+            "_cell": cell,
+            "_cell_backward": cell_backward,
+        }
+        for key, value in measured.items():
+            samples.setdefault(key, []).append(value * 1e3)
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
+def format_numpy(profiles: dict[str, dict[str, float]], shape: bench.Shape) -> str:
+    lines = [
+        f"Generated NumPy forward+backward at {shape.label}, ms per call (cProfile, median of 3):"
+        " element-wise step functions vs the rest (GEMMs, loop, tape)",
+        f"{'variant':<22} {'forward':>8} {'_cell':>8} {'rest':>8} {'backward':>9}"
+        f" {'_cell_backward':>15} {'rest':>8}",
+    ]
+    for variant, p in profiles.items():
+        lines.append(
+            f"{variant:<22} {p['forward']:>8.1f} {p['_cell']:>8.1f}"
+            f" {p['forward'] - p['_cell']:>8.1f} {p['backward']:>9.1f}"
+            f" {p['_cell_backward']:>15.1f} {p['backward'] - p['_cell_backward']:>8.1f}"
+        )
+    return "\n".join(lines)
+
+
 def format_rows(rows: list[dict], shape: bench.Shape, cost_us: float) -> str:
     header = (
         f"{'variant':<22} {'layer':<10} {'loop':<9} {'gemm':>5} {'tape':>5} {'other':>6}"
@@ -165,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--variant", default="lstm,gru", help="comma-separated variants")
     parser.add_argument("--size", help="B,T,I,H (default: the reference size)")
+    parser.add_argument(
+        "--numpy", action="store_true", help="also profile the generated NumPy modules"
+    )
     args = parser.parse_args(argv)
     shape = bench.Shape(*map(int, args.size.split(","))) if args.size else bench.REFERENCE
     tf = bench._import_tf()
@@ -177,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         f" TensorFlow {tf.__version__}"
     )
     print(format_rows(rows, shape, cost))
+    if args.numpy:
+        variants = [v.strip() for v in args.variant.split(",")]
+        print()
+        print(format_numpy({v: numpy_profile(v, shape) for v in variants}, shape))
     return 0
 
 

@@ -97,6 +97,11 @@ def test_fit_mode_table_and_ratio(tmp_path):
         assert row["keras_variant"] == "lstm" and row["compile_args"] == {"jit_compile": False}
         assert len(row["generated"]["epoch_s"]) == len(row["keras"]["epoch_s"]) == 1
         assert positive(row["ratio"]) and positive(row["generated"]["median_s"])
+        # Every training step of the timed epochs is timed: samples / batch per epoch.
+        assert len(row["step"]["generated_s"]) == len(row["generated"]["epoch_s"]) * (
+            64 // row["batch"]
+        )
+        assert positive(row["step"]["ratio"])
         assert row["max_rel_err"] is not None and row["max_rel_err"] < 1e-4
 
 
