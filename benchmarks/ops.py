@@ -132,9 +132,7 @@ def profile(variant: str, shape: bench.Shape, tf) -> list[dict]:
     # Forward loops first, then backward, in each layer's rows (the graph lists them in
     # any order).
     order = {"forward": 0, "backward": 1}
-    return sorted(
-        rows, key=lambda r: ("note" in r and r["impl"], r["impl"], order.get(r.get("loop"), 2))
-    )
+    return sorted(rows, key=lambda r: (r["impl"], order.get(r.get("loop"), 2)))
 
 
 def numpy_profile(variant: str, shape: bench.Shape, calls: int = 3) -> dict[str, float]:
