@@ -210,6 +210,9 @@ class HoistContext:
             gives (``parameter_names``; ``has_parameters``: any); ``backward_targets``:
             the driver's names for them.
         n_unit_parameters: how many of the cell parameters are per-unit parameters.
+        taped: the indices, among the values the loop reads, of those the loop's backward
+            reads too (as source, ``(0, 1)``; empty: none): it reads them from the arrays
+            ``_pre`` made instead of a copy on the loop's tape.
     """
 
     equations: tuple[str, ...]
@@ -226,6 +229,7 @@ class HoistContext:
     has_parameters: bool
     backward_targets: str
     n_unit_parameters: int
+    taped: str = ""
 
 
 @dataclass(frozen=True)
@@ -707,11 +711,38 @@ def hoisted_module_context(
     context = module_context(
         spec, loop, loop_backward, joined_printed(loop_printed, pre_printed), target, out
     )
-    return replace(
+    hoist = hoist_context(forward, split, pre_backward, pre_printed)
+    context = replace(
         context,
         equations=tuple(a.text for a in forward.assignments),
         fingerprint=fingerprint(forward),
-        hoist=hoist_context(forward, split, pre_backward, pre_printed),
+        hoist=hoist,
+    )
+    return without_taped_hoisted(context, split, loop_backward)
+
+
+def without_taped_hoisted(
+    context: ModuleContext, split: Split, loop_backward: BackwardProgram
+) -> ModuleContext:
+    """``context`` whose loop does not tape the values it read from ``_pre`` (the backward
+    step reads them from ``_pre``'s arrays, ``HoistContext.taped``): they leave the step
+    values and follow them among the backward cell's arguments."""
+    taped = [s.name for s in loop_backward.tape if s in split.hoisted]
+    if not taped:
+        return context
+    step_values = tuple(n for n in context.step_values if n not in taped)
+    arguments = [n for n in context.cell_backward_arguments if n not in taped]
+    at = len(loop_backward.seeds) + len(context.state_reads) + len(step_values)
+    arguments[at:at] = taped
+    hoisted = [s.name for s in split.hoisted]
+    return replace(
+        context,
+        step_values=step_values,
+        step_values_names=names_source(step_values),
+        step_values_tuple=tuple_source(step_values),
+        step_values_stack=step_values_stack(step_values, set(split.loop.row_values)),
+        cell_backward_arguments=tuple(arguments),
+        hoist=replace(context.hoist, taped=tuple_source(str(hoisted.index(n)) for n in taped)),
     )
 
 

@@ -61,13 +61,15 @@ _BLOCKS = 2
 # What forward keeps for backward: the sequence of each of these states (the first one's is
 # the recurrent product's input), and per step these values, stacked in one tensor.
 _TAPE_STATES = ("h",)
-_STEP_VALUES = ("h_in",)
+_STEP_VALUES = ()
 # The values the loop reads from ``_pre`` (its first inputs), the per-unit parameters whose
 # adjoints ``_pre_backward`` returns, and how many of the cell parameters are per-unit
 # parameters (they come first).
 _HOISTED = ("h_in", "h_in2")
 _PRE_PARAMETERS = ()
 _UNIT_PARAMETERS = 0
+# Those of ``_HOISTED`` the backward step reads: from ``_pre``'s arrays, not the loop's tape.
+_HOISTED_TAPED = (0,)
 
 
 def param_shapes(input_dim, units):
@@ -124,7 +126,7 @@ def _cell(h_in, h_in2, h_tm1):
     """Forward equations of one step that ``_pre`` left to the loop, given this step's
     ``_HOISTED`` values and recurrent products: (new states, this step's ``_STEP_VALUES``)."""
     h = h_in * h_tm1 + h_in2
-    return (h,), (h_in,)
+    return (h,), ()
 
 
 def _cell_backward(
@@ -494,6 +496,7 @@ def forward(
     # costs a copy of them all, more than the reads it saves.
     a_x = _block_products(x, kernel_blocks, dropout_mask)
     hoisted, tape["pre"] = _pre_values(a_x, bias_blocks, cell_parameters)
+    tape["hoisted"] = [hoisted[k] for k in _HOISTED_TAPED]
     hoisted_steps = [
         tf.TensorArray(dtype, size=steps, element_shape=(batch, units)).unstack(value)
         for value in hoisted
@@ -505,9 +508,8 @@ def forward(
         for name, s, size in zip(STATE_NAMES, state, (units,), strict=True)
         if name in _TAPE_STATES
     }
-    values = _tape_array(dtype, steps, (len(_STEP_VALUES), batch, units))
 
-    def forward_step(t, state, sequences, values):
+    def forward_step(t, state, sequences):
         a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
         hoisted = [array.read(t) for array in hoisted_steps]
         a = [*hoisted, *_recurrent_preactivations(a_h, bias_blocks)]
@@ -518,13 +520,12 @@ def forward(
             )
         new = dict(zip(STATE_NAMES, new_state, strict=True))
         sequences = {name: array.write(t + 1, new[name]) for name, array in sequences.items()}
-        # One stacked write per step: each TensorArray write costs more than the stacking.
-        return t + 1, new_state, sequences, values.write(t, tf.stack(step_values))
+        return t + 1, new_state, sequences
 
-    _, final_state, tape["sequences"], tape["values"] = tf.while_loop(
+    _, final_state, tape["sequences"] = tf.while_loop(
         lambda t, *_: t < steps,
         forward_step,
-        (tf.constant(0), state, sequences, values),
+        (tf.constant(0), state, sequences),
         maximum_iterations=steps,
     )
     # The backward cell reads the tape one step at a time; only the first state's sequence
@@ -576,7 +577,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
         d_outputs = tf.where(tape["shown"], d_outputs, tf.zeros_like(d_outputs))
     dropout_mask = tape.get("dropout_mask")
     sequences = tape["sequences"]
-    values = tape["values"]
+    hoisted = tape["hoisted"]
     # The adjoints of the cell's inputs, one array each: those of the values it read from
     # ``_pre`` feed ``_pre_backward``, the others the weight and input gradients directly.
     d_a_steps = [
@@ -594,7 +595,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
         d_a, d_h_tm1 = _cell_backward(
             d_h,
             _read(sequences["h"], t, dtype, (batch, units)),
-            *tf.unstack(_read(values, t, dtype, (len(_STEP_VALUES), batch, units))),
+            *(value[t] for value in hoisted),
             *cell_parameters,
         )
         d_h = d_h_tm1

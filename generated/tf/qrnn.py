@@ -66,13 +66,15 @@ _FORGET_BLOCK = 1
 # What forward keeps for backward: the sequence of each of these states (the first one's is
 # the recurrent product's input), and per step these values, stacked in one tensor.
 _TAPE_STATES = ("h", "c")
-_STEP_VALUES = ("f", "o")
+_STEP_VALUES = ()
 # The values the loop reads from ``_pre`` (its first inputs), the per-unit parameters whose
 # adjoints ``_pre_backward`` returns, and how many of the cell parameters are per-unit
 # parameters (they come first).
 _HOISTED = ("f", "o", "c_in")
 _PRE_PARAMETERS = ()
 _UNIT_PARAMETERS = 0
+# Those of ``_HOISTED`` the backward step reads: from ``_pre``'s arrays, not the loop's tape.
+_HOISTED_TAPED = (0, 1)
 
 
 def param_shapes(input_dim, units):
@@ -106,7 +108,7 @@ def _cell(f, o, c_in, h_tm1, c_tm1):
     ``_HOISTED`` values and recurrent products: (new states, this step's ``_STEP_VALUES``)."""
     c = c_in + c_tm1 * f
     h = c * o
-    return (h, c), (f, o)
+    return (h, c), ()
 
 
 def _cell_backward(
@@ -483,6 +485,7 @@ def forward(
     # costs a copy of them all, more than the reads it saves.
     a_x = _block_products(x, kernel_blocks, dropout_mask)
     hoisted, tape["pre"] = _pre_values(a_x, bias_blocks, cell_parameters)
+    tape["hoisted"] = [hoisted[k] for k in _HOISTED_TAPED]
     hoisted_steps = [
         tf.TensorArray(dtype, size=steps, element_shape=(batch, units)).unstack(value)
         for value in hoisted
@@ -494,9 +497,8 @@ def forward(
         for name, s, size in zip(STATE_NAMES, state, (units, units), strict=True)
         if name in _TAPE_STATES
     }
-    values = _tape_array(dtype, steps, (len(_STEP_VALUES), batch, units))
 
-    def forward_step(t, state, sequences, values):
+    def forward_step(t, state, sequences):
         a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
         hoisted = [array.read(t) for array in hoisted_steps]
         a = [*hoisted, *_recurrent_preactivations(a_h, bias_blocks)]
@@ -507,13 +509,12 @@ def forward(
             )
         new = dict(zip(STATE_NAMES, new_state, strict=True))
         sequences = {name: array.write(t + 1, new[name]) for name, array in sequences.items()}
-        # One stacked write per step: each TensorArray write costs more than the stacking.
-        return t + 1, new_state, sequences, values.write(t, tf.stack(step_values))
+        return t + 1, new_state, sequences
 
-    _, final_state, tape["sequences"], tape["values"] = tf.while_loop(
+    _, final_state, tape["sequences"] = tf.while_loop(
         lambda t, *_: t < steps,
         forward_step,
-        (tf.constant(0), state, sequences, values),
+        (tf.constant(0), state, sequences),
         maximum_iterations=steps,
     )
     # The backward cell reads the tape one step at a time; only the first state's sequence
@@ -565,7 +566,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
         d_outputs = tf.where(tape["shown"], d_outputs, tf.zeros_like(d_outputs))
     dropout_mask = tape.get("dropout_mask")
     sequences = tape["sequences"]
-    values = tape["values"]
+    hoisted = tape["hoisted"]
     # The adjoints of the cell's inputs, one array each: those of the values it read from
     # ``_pre`` feed ``_pre_backward``, the others the weight and input gradients directly.
     d_a_steps = [
@@ -585,7 +586,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
             d_c,
             _read(sequences["c"], t, dtype, (batch, units)),
             _read(sequences["c"], t + 1, dtype, (batch, units)),
-            *tf.unstack(_read(values, t, dtype, (len(_STEP_VALUES), batch, units))),
+            *(value[t] for value in hoisted),
             *cell_parameters,
         )
         d_h = tf.zeros_like(d_h)
