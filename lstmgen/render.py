@@ -371,6 +371,7 @@ class ModuleContext:
     # The unit parameters whose adjoints the backward cell returns (those its lines read;
     # all of ``unit_args`` unless lines were hoisted out of the loop).
     summed_unit_args: tuple[str, ...]
+    summed_unit_names: str
     # JAX: the backward cell's arguments (``backward_parameters`` less the output buffers
     # ``d_<group>`` the NumPy cell writes into; the JAX cell returns them first).
     backward_inputs: tuple[str, ...]
@@ -667,6 +668,7 @@ def module_context(
         apart=spec.recurrent_bias or spec.products_apart,
         unit_args=unit_args,
         summed_unit_args=summed_unit_args,
+        summed_unit_names=names_source(summed_unit_args),
         backward_inputs=backward_inputs,
         **unit_parameter_context(spec, bool(blocks), "jnp" if target == "jax" else "np"),
         step_values_stack=step_values_stack(step_values, set(forward.row_values)),

@@ -535,7 +535,8 @@ def backward(params, tape, d_outputs, d_final_state=None):
         tf.TensorArray(dtype, size=steps, element_shape=(batch, units))
         for _ in range(3)
     ]
-    # Adjoints summed over batch and time in the loop: the per-unit parameters'.
+    # Adjoints summed over time in the loop: the per-unit parameters' (per batch row, summed
+    # over the rows after the loop: one op per step less than a sum at each step).
     d_sums = {
         "recurrent_kernel_h": tf.zeros((units, units), dtype),
     }

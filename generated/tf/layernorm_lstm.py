@@ -796,14 +796,15 @@ def backward(params, tape, d_outputs, d_final_state=None):
         tf.TensorArray(dtype, size=steps, element_shape=(batch, units))
         for _ in range(8)
     ]
-    # Adjoints summed over batch and time in the loop: the per-unit parameters'.
+    # Adjoints summed over time in the loop: the per-unit parameters' (per batch row, summed
+    # over the rows after the loop: one op per step less than a sum at each step).
     d_sums = {
-        "recurrent_norm_gamma_i": tf.zeros((units,), dtype),
-        "recurrent_norm_gamma_f": tf.zeros((units,), dtype),
-        "recurrent_norm_gamma_c": tf.zeros((units,), dtype),
-        "recurrent_norm_gamma_o": tf.zeros((units,), dtype),
-        "state_norm_gamma": tf.zeros((units,), dtype),
-        "state_norm_beta": tf.zeros((units,), dtype),
+        "recurrent_norm_gamma_i": tf.zeros((tf.shape(x)[1], units), dtype),
+        "recurrent_norm_gamma_f": tf.zeros((tf.shape(x)[1], units), dtype),
+        "recurrent_norm_gamma_c": tf.zeros((tf.shape(x)[1], units), dtype),
+        "recurrent_norm_gamma_o": tf.zeros((tf.shape(x)[1], units), dtype),
+        "state_norm_gamma": tf.zeros((tf.shape(x)[1], units), dtype),
+        "state_norm_beta": tf.zeros((tf.shape(x)[1], units), dtype),
     }
 
     def backward_step(t, d_state, d_a_steps, d_sums):
@@ -828,12 +829,12 @@ def backward(params, tape, d_outputs, d_final_state=None):
             d_state = tuple(d + d_skip for d, d_skip in zip(d_state, d_around, strict=True))
         d_a_steps = [array.write(t, d) for array, d in zip(d_a_steps, d_a, strict=True)]
         d_sums = {
-            "recurrent_norm_gamma_i": d_sums["recurrent_norm_gamma_i"] + tf.reduce_sum(d_recurrent_norm_gamma_i, axis=0),
-            "recurrent_norm_gamma_f": d_sums["recurrent_norm_gamma_f"] + tf.reduce_sum(d_recurrent_norm_gamma_f, axis=0),
-            "recurrent_norm_gamma_c": d_sums["recurrent_norm_gamma_c"] + tf.reduce_sum(d_recurrent_norm_gamma_c, axis=0),
-            "recurrent_norm_gamma_o": d_sums["recurrent_norm_gamma_o"] + tf.reduce_sum(d_recurrent_norm_gamma_o, axis=0),
-            "state_norm_gamma": d_sums["state_norm_gamma"] + tf.reduce_sum(d_state_norm_gamma, axis=0),
-            "state_norm_beta": d_sums["state_norm_beta"] + tf.reduce_sum(d_state_norm_beta, axis=0),
+            "recurrent_norm_gamma_i": d_sums["recurrent_norm_gamma_i"] + d_recurrent_norm_gamma_i,
+            "recurrent_norm_gamma_f": d_sums["recurrent_norm_gamma_f"] + d_recurrent_norm_gamma_f,
+            "recurrent_norm_gamma_c": d_sums["recurrent_norm_gamma_c"] + d_recurrent_norm_gamma_c,
+            "recurrent_norm_gamma_o": d_sums["recurrent_norm_gamma_o"] + d_recurrent_norm_gamma_o,
+            "state_norm_gamma": d_sums["state_norm_gamma"] + d_state_norm_gamma,
+            "state_norm_beta": d_sums["state_norm_beta"] + d_state_norm_beta,
         }
         return t - 1, d_state, d_a_steps, d_sums
 
@@ -843,6 +844,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
         (steps - 1, d_state, d_a_steps, d_sums),
         maximum_iterations=steps,
     )
+    d_sums.update({name: tf.reduce_sum(d_sums[name], axis=0) for name in ("recurrent_norm_gamma_i", "recurrent_norm_gamma_f", "recurrent_norm_gamma_c", "recurrent_norm_gamma_o", "state_norm_gamma", "state_norm_beta")})
     # The adjoint of the lines that ran before the loop, on every step at once.
     d_a = [array.stack() for array in d_a_steps]
     d_hoisted, d_recurrent = d_a[: len(_HOISTED)], d_a[len(_HOISTED) :]

@@ -506,7 +506,8 @@ def backward(params, tape, d_outputs, d_final_state=None):
         tf.TensorArray(dtype, size=steps, element_shape=(batch, units))
         for _ in range(4)
     ]
-    # Adjoints summed over batch and time in the loop: the per-unit parameters' and
+    # Adjoints summed over time in the loop: the per-unit parameters' (per batch row, summed
+    # over the rows after the loop: one op per step less than a sum at each step) and
     # each weight block's (units wide, as the cell reads it).
     d_sums = {
         "projection": tf.zeros((units, proj_units), dtype),

@@ -501,10 +501,11 @@ def backward(params, tape, d_outputs, d_final_state=None):
         tf.TensorArray(dtype, size=steps, element_shape=(batch, units))
         for _ in range(4)
     ]
-    # Adjoints summed over batch and time in the loop: the per-unit parameters'.
+    # Adjoints summed over time in the loop: the per-unit parameters' (per batch row, summed
+    # over the rows after the loop: one op per step less than a sum at each step).
     d_sums = {
-        "peephole_f": tf.zeros((units,), dtype),
-        "peephole_r": tf.zeros((units,), dtype),
+        "peephole_f": tf.zeros((tf.shape(x)[1], units), dtype),
+        "peephole_r": tf.zeros((tf.shape(x)[1], units), dtype),
     }
 
     def backward_step(t, d_state, d_a_steps, d_sums):
@@ -530,8 +531,8 @@ def backward(params, tape, d_outputs, d_final_state=None):
             d_state = tuple(d + d_skip for d, d_skip in zip(d_state, d_around, strict=True))
         d_a_steps = [array.write(t, d) for array, d in zip(d_a_steps, d_a, strict=True)]
         d_sums = {
-            "peephole_f": d_sums["peephole_f"] + tf.reduce_sum(d_peephole_f, axis=0),
-            "peephole_r": d_sums["peephole_r"] + tf.reduce_sum(d_peephole_r, axis=0),
+            "peephole_f": d_sums["peephole_f"] + d_peephole_f,
+            "peephole_r": d_sums["peephole_r"] + d_peephole_r,
         }
         return t - 1, d_state, d_a_steps, d_sums
 
@@ -541,6 +542,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
         (steps - 1, d_state, d_a_steps, d_sums),
         maximum_iterations=steps,
     )
+    d_sums.update({name: tf.reduce_sum(d_sums[name], axis=0) for name in ("peephole_f", "peephole_r")})
     # Weight and input gradients as one GEMM per gate block over every step.
     d_a_x, d_a_h = _preactivation_adjoints([array.stack() for array in d_a_steps])
     d_params = {
