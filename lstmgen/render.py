@@ -330,6 +330,7 @@ class ModuleContext:
     recurrent_fed: str
     input_only_names: str
     recurrent_block_indices: str
+    recurrent_column_indices: str
     recurrent_in_step: tuple[WeightBlock, ...]
     cell_parameters_signature: str
     # TF target: the recurrent dropout mask of each product with a recurrent kernel block
@@ -652,6 +653,7 @@ def module_context(
         recurrent_fed="recurrent_kernel" if narrow else "recurrent_kernel[:, recurrent_columns]",
         input_only_names="|".join(b for b in spec.blocks if narrow and b not in fed_blocks),
         recurrent_block_indices=tuple_source(str(k) for k in forward.recurrent_blocks),
+        recurrent_column_indices=tuple_source(str(k) for k in forward.recurrent_columns),
         recurrent_in_step=recurrent_in_step,
         cell_parameters_signature=", ".join(
             (

@@ -48,9 +48,11 @@ _BLOCKS = 3
 # What forward keeps for backward: the sequence of each of these states (the first one's is
 # the recurrent product's input), and per step these values, stacked in one tensor.
 _TAPE_STATES = ("h",)
-# The gate blocks the recurrent product feeds; the others' recurrent_kernel columns are
-# multiplied inside the step (see the equations).
+# The gate blocks the recurrent product feeds (the others' recurrent_kernel columns are
+# multiplied inside the step, or they read x alone: see the equations), and the gate blocks
+# whose columns recurrent_kernel has, in order.
 _RECURRENT_BLOCKS = (0, 1)
+_RECURRENT_COLUMNS = (0, 1, 2)
 _STEP_VALUES = ("z", "r", "rh", "hh")
 
 
@@ -193,10 +195,11 @@ def _block_products_grad_weights(d_blocks, v, mask, in_step=None, blocks=None):
     )
 
 
-def _fed_blocks(blocks):
-    """The recurrent kernel's gate blocks, None where the recurrent product does not feed
-    the block (its columns are multiplied inside the step)."""
-    return [w if k in _RECURRENT_BLOCKS else None for k, w in enumerate(blocks)]
+def _fed_blocks(columns):
+    """The recurrent kernel's column blocks (those of ``_RECURRENT_COLUMNS``) at their gate
+    blocks' places, None where the recurrent product does not feed the block."""
+    blocks = dict(zip(_RECURRENT_COLUMNS, columns, strict=True))
+    return [blocks[k] if k in _RECURRENT_BLOCKS else None for k in range(_BLOCKS)]
 
 
 def _bias_blocks(bias):
@@ -369,7 +372,7 @@ def step(params, x_t, state, dropout_mask=None, recurrent_dropout_mask=None):
     )
     cell_parameters += _in_step_masks(recurrent_dropout_mask)
     a_x = _block_products(x_t, tf.split(kernel, _BLOCKS, axis=-1), dropout_mask)
-    recurrent_blocks = _fed_blocks(tf.split(recurrent_kernel, _BLOCKS, axis=-1))
+    recurrent_blocks = _fed_blocks(tf.split(recurrent_kernel, len(_RECURRENT_COLUMNS), axis=-1))
     a_h = _block_products(state[0], recurrent_blocks, recurrent_dropout_mask)
     a = _preactivations(a_x, a_h, _bias_blocks(bias))
     new_state, _ = _cell(*a, *state, *cell_parameters)
@@ -443,7 +446,7 @@ def forward(
     # step's alone, where an indexed slice's is a dense (time, batch, features) tensor at
     # every step.
     x_steps = tf.TensorArray(dtype, size=steps, element_shape=(batch, input_dim)).unstack(x)
-    recurrent_blocks = _fed_blocks(tf.split(recurrent_kernel, _BLOCKS, axis=-1))
+    recurrent_blocks = _fed_blocks(tf.split(recurrent_kernel, len(_RECURRENT_COLUMNS), axis=-1))
     bias_blocks = _bias_blocks(bias)
     # Index t of a state's sequence holds the state entering step t (the initial state at
     # 0). Entries stay readable: backward may read one twice, or run twice on one tape.
@@ -528,7 +531,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
     cell_parameters += _in_step_masks(recurrent_dropout_mask)
     sequences = tape["sequences"]
     values = tape["values"]
-    recurrent_t_blocks = _fed_blocks(_transposed_blocks(recurrent_kernel))
+    recurrent_t_blocks = _fed_blocks(tf.split(tf.transpose(recurrent_kernel), len(_RECURRENT_COLUMNS)))
     # The pre-activations' adjoints, one array per gate block: each (time, batch, units)
     # block feeds the weight and input gradients directly.
     d_a_steps = [
@@ -580,6 +583,7 @@ def backward(params, tape, d_outputs, d_final_state=None):
             tape["h_tm1"],
             recurrent_dropout_mask,
             in_step={ 2: d_sums["recurrent_kernel_h"] },
+            blocks=_RECURRENT_COLUMNS,
         ),
         "bias": _bias_adjoint(d_a_x, d_a_h),
     }
