@@ -174,3 +174,38 @@ def test_ops_profile_counts_the_loops_of_both_layers():
     assert by[("generated", "backward")]["gemm"] == 4
     assert by[("keras", "forward")]["gemm"] == 2
     assert by[("keras", "backward")]["tape"] > 0
+
+
+def test_goals_report_time_per_step_for_cells_without_a_loop_gemm(tmp_path):
+    """Issue 10: a cell with no weight product inside the loop (indrnn) gets its time per
+    step against lstm's, reported with no limit, not the per-GEMM-work goal; a cell with
+    one (slstm) keeps the goal."""
+    out = tmp_path / "results.json"
+    args = ["--variant", "lstm,indrnn,slstm", "--impl", "gen_tf", "--json", str(out)]
+    stdout = run_bench(*TINY, *args)
+    goals = json.loads(out.read_text(encoding="utf-8"))["goals"]
+    by = {(g["variant"], g["baseline"]): g for g in goals}
+    report = by[("indrnn", "lstm per step")]
+    assert report["limit"] is None and report["met"] is None and positive(report["ratio"])
+    assert ("indrnn", "lstm") not in by
+    assert by[("slstm", "lstm")]["limit"] == 1.25 and by[("slstm", "lstm")]["met"] is not None
+    line = next(
+        s for s in stdout.splitlines() if s.strip().startswith("indrnn") and "per step" in s
+    )
+    assert "report: no GEMM inside the loop" in line
+
+
+def test_layernorm_yardstick_gradients_match_the_generated_module():
+    """benchmarks/layernorm.py's hand-written LayerNorm LSTM (both product layouts) gives the
+    generated layernorm_lstm's gradients: a yardstick that computes something else would
+    time nothing useful. Float32, so 1e-4."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import layernorm
+
+    tf = layernorm.bench._import_tf()
+    problem = layernorm.bench.make_problem(layernorm.bench.Shape(3, 4, 5, 6), "layernorm_lstm")
+    module = layernorm.bench.load_generated("tf", "layernorm_lstm")
+    reference = layernorm.runner(layernorm.Generated(module), problem, tf)()
+    for per_block in (False, True):
+        hand = layernorm.runner(layernorm.HandLayerNormLSTM(tf, per_block), problem, tf)()
+        assert layernorm.max_rel_diff(hand, reference) < 1e-4
