@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 import jinja2
+import sympy as sp
 
 from .derive import adjoint_symbol
 from .fingerprint import fingerprint
@@ -406,12 +407,72 @@ def module_context(
     printed: PrintedPrograms,
     target: str,
     out: str = DEFAULT_OUT,
+    from_pre: tuple[sp.Symbol, ...] = (),
 ) -> ModuleContext:
     """Collect the template context for one variant and target; ``out`` is the output
-    folder as given to ``emit``, for the header's regeneration command."""
-    alias = ALIAS[target]
+    folder as given to ``emit``, for the header's regeneration command. ``from_pre``: the
+    values the backward step reads from the arrays ``_pre`` made rather than from the
+    loop's tape (a hoisted module's, ``hoisted_module_context``)."""
+    states = state_contexts(forward, backward, ALIAS[target])
+    reads, taped_groups = tape_reads(spec, forward, backward)
+    blocks = weight_blocks(spec, forward)
+    masks = in_step_mask_blocks(forward, target)
+    unit_args = tuple(p.name for p in forward.unit_params)
+    state_reads = tuple(r for r in reads if r.kind in ("state", "state_tm1"))
+    backward_inputs = (
+        *(s.name for s in backward.seeds),
+        *(r.name for r in reads),
+        *unit_args,
+        *(f"{b.name}_t" for b in blocks),
+    )
+    cell_backward_tail = (*unit_args, *(f"{b.name}_t" for b in blocks), *masks)
+    return ModuleContext(
+        **description_fields(spec, forward, target, out),
+        **state_fields(spec, forward, backward, states),
+        forward_lines=printed.forward_lines,
+        backward_lines=printed.backward_lines,
+        helpers=printed.helpers,
+        constants=printed.constants,
+        **tape_fields(forward, backward, reads, taped_groups, state_reads),
+        **step_value_fields(forward, backward, state_reads, cell_backward_tail, from_pre),
+        **backward_output_fields(backward, states, blocks),
+        **preactivation_fields(spec, forward, taped_groups, backward_inputs),
+        **weight_block_fields(spec, blocks, masks, unit_args),
+        **parameter_fields(spec, forward, backward, bool(blocks)),
+        **recurrent_fields(spec, forward),
+        **size_fields(spec, forward),
+        **bias_layout_fields(spec),
+        **keras_fields(spec, forward),
+        **unit_parameter_context(spec, bool(blocks), "jnp" if target == "jax" else "np"),
+    )
+
+
+def description_fields(spec: CellSpec, forward: ForwardProgram, target: str, out: str) -> dict:
+    """The header, the names and the equations the module's docstrings give, and the
+    forward program's fingerprint."""
+    return dict(
+        header=HEADER.format(
+            variant=spec.name, target=target, command=emit_command(spec, target, out)
+        ),
+        variant=spec.name,
+        derive_command=derive_command(spec),
+        target=target,
+        summary=spec.summary,
+        class_name=spec.class_name,
+        blocks="|".join(spec.blocks),
+        n_blocks=len(spec.blocks),
+        equations=tuple(a.text for a in forward.assignments),
+        preactivations=", ".join(a.name for a in forward.preactivations),
+        fingerprint=fingerprint(forward),
+    )
+
+
+def state_contexts(
+    forward: ForwardProgram, backward: BackwardProgram, alias: str
+) -> tuple[StateContext, ...]:
+    """Each state as the driver loops see it (``StateContext``)."""
     tape = set(backward.tape)
-    states = tuple(
+    return tuple(
         StateContext(
             name=s.name,
             tm1=tm1.name,
@@ -432,14 +493,46 @@ def module_context(
             )
         )
     )
+
+
+def state_fields(
+    spec: CellSpec,
+    forward: ForwardProgram,
+    backward: BackwardProgram,
+    states: tuple[StateContext, ...],
+) -> dict:
+    """The states, their widths and the backward seeds (their adjoints), as source."""
+    return dict(
+        states=states,
+        state_names=repr(tuple(spec.states)).replace("'", '"'),
+        states_tuple=tuple_source(s.name for s in states),
+        states_tm1_csv=", ".join(s.tm1 for s in states),
+        seeds=tuple(s.name for s in backward.seeds),
+        seeds_tuple=tuple_source(s.name for s in backward.seeds),
+        tape_state_names=names_source(s.name for s in states if s.taped),
+        state_sizes_tuple=tuple_source(forward.state_widths),
+        state_size_names=names_source(forward.state_widths),
+        state_shape=(
+            "(batch, units)"
+            if set(forward.state_widths) == {"units"}
+            else "(batch, STATE_SIZES[k])"
+        ),
+    )
+
+
+def tape_reads(
+    spec: CellSpec, forward: ForwardProgram, backward: BackwardProgram
+) -> tuple[list[TapeRead], list[str]]:
+    """What the backward cell reads of the tape, in its argument order (``TapeRead``), and
+    the input groups whose pre-activation blocks it reads."""
     state_of = {s: s.name for s in forward.states}
     state_of.update(
         {tm1: s.name for s, tm1 in zip(forward.states, forward.states_tm1, strict=True)}
     )
-    reads = []
     width_of = dict(zip(forward.states, forward.state_widths, strict=True))
     width_of.update(zip(forward.states_tm1, forward.state_widths, strict=True))
     preactivations = set(forward.preactivations)
+    reads = []
     for name in backward.tape:
         if name in preactivations:
             continue
@@ -449,31 +542,119 @@ def module_context(
             reads.append(TapeRead(name.name, state_of[name], "state", "t + 1", width_of[name]))
         else:
             reads.append(TapeRead(name.name, name.name, "value", "t"))
-    tape_preactivations = bool(tape & preactivations)
+    taped = set(backward.tape) & preactivations
     taped_groups = [
         group
         for group in spec.preactivation_groups
-        if any(a.name.startswith(f"{group}_") for a in tape & preactivations)
+        if any(a.name.startswith(f"{group}_") for a in taped)
     ]
     for group in reversed(taped_groups):
         reads.insert(0, TapeRead(group, group, "preactivation", "t"))
+    return reads, taped_groups
+
+
+def tape_fields(
+    forward: ForwardProgram,
+    backward: BackwardProgram,
+    reads: list[TapeRead],
+    taped_groups: list[str],
+    state_reads: tuple[TapeRead, ...],
+) -> dict:
+    """The forward values the tape keeps, and how the backward driver reads them."""
+    tape = set(backward.tape)
     tape_values = tuple(
         a.target.name
         for a in forward.assignments
         if a.target in tape and a.target not in forward.states
     )
-    matrices = tuple(
-        MatrixParamContext(
-            name=m.name,
-            shape=size_product(m.rows, "units", m.width, len(m.blocks)),
-            argument=m.name.removesuffix("_kernel"),
-            blocks=(names := tuple(matrix_block_name(m, b) for b in m.blocks)),
-            d_blocks_tuple=tuple_source(f"d_{name}_total" for name in names),
-        )
-        for m in spec.matrix_params
+    return dict(
+        tape_values=tape_values,
+        tape_values_tuple=tuple_source(tape_values),
+        tape_reads=tuple(reads),
+        tape_preactivations=bool(tape & set(forward.preactivations)),
+        reads_new_states=any(r.kind == "state" for r in reads),
+        state_reads=state_reads,
+        taped_group_names=names_source(taped_groups),
     )
+
+
+def step_value_fields(
+    forward: ForwardProgram,
+    backward: BackwardProgram,
+    state_reads: tuple[TapeRead, ...],
+    tail: tuple[str, ...],
+    from_pre: tuple[sp.Symbol, ...],
+) -> dict:
+    """TF: the values the loop tapes per step (no states, none of ``from_pre``), stacked in
+    one write, and the backward cell's arguments: the seeds, the state reads, the step
+    values, the values read from ``_pre``'s arrays, then ``tail`` (the cell parameters)."""
+    skipped = set(forward.states) | set(forward.states_tm1) | set(from_pre)
+    step_values = tuple(name.name for name in backward.tape if name not in skipped)
+    return dict(
+        step_values=step_values,
+        step_values_names=names_source(step_values),
+        step_values_tuple=tuple_source(step_values),
+        step_values_stack=step_values_stack(step_values, set(forward.row_values)),
+        cell_backward_arguments=(
+            *(s.name for s in backward.seeds),
+            *(r.name for r in state_reads),
+            *step_values,
+            *(s.name for s in from_pre),
+            *tail,
+        ),
+    )
+
+
+def backward_output_fields(
+    backward: BackwardProgram, states: tuple[StateContext, ...], blocks: tuple[WeightBlock, ...]
+) -> dict:
+    """What the backward cell returns after its inputs' adjoints: the states' direct
+    adjoints, the per-unit parameters', the in-step weight blocks'."""
+    direct = [s.direct_adjoint for s in states if s.direct_adjoint]
+    direct += [d.name for d in backward.d_unit_params]
+    direct += [f"d_{b.name}" for b in blocks]
+    return dict(
+        backward_returns=", ".join(direct),
+        backward_assign=f"{', '.join(direct)} = " if direct else "",
+        d_preactivations_tuple=tuple_source(d.name for d in backward.d_preactivations),
+    )
+
+
+def preactivation_fields(
+    spec: CellSpec,
+    forward: ForwardProgram,
+    taped_groups: list[str],
+    backward_inputs: tuple[str, ...],
+) -> dict:
+    """The cell's input groups (``a``; ``ax`` / ``ah`` apart) and the backward cell's
+    arguments: the groups' adjoint buffers, then ``backward_inputs``."""
+    return dict(
+        preactivation_groups=tuple(
+            PreactivationGroup(
+                group,
+                # One block: ``(a_h,) = np.split(...)`` and ``np.concatenate((d_a_h,), ...)``.
+                _unpacked(f"{group}_{block}" for block in spec.blocks),
+                ", ".join(f"d_{group}_{block}" for block in spec.blocks)
+                + ("," if len(spec.blocks) == 1 else ""),
+                group in taped_groups,
+            )
+            for group in spec.preactivation_groups
+        ),
+        input_group=spec.preactivation_groups[0],
+        recurrent_group=spec.preactivation_groups[-1],
+        n_preactivations=len(forward.preactivations),
+        backward_inputs=backward_inputs,
+        backward_parameters=(
+            *(f"d_{group}" for group in spec.preactivation_groups),
+            *backward_inputs,
+        ),
+    )
+
+
+def weight_blocks(spec: CellSpec, forward: ForwardProgram) -> tuple[WeightBlock, ...]:
+    """The weight column blocks that products inside the step read: the recurrent
+    kernel's blocks an in-step product reads, then every block of each further matrix."""
     n_blocks = len(spec.blocks)
-    fed_blocks = spec.blocks if spec.recurrent_blocks is None else spec.recurrent_blocks
     recurrent_in_step = tuple(
         WeightBlock(
             f"recurrent_kernel_{block}",
@@ -486,7 +667,7 @@ def module_context(
         for k, block in enumerate(spec.blocks)
         if k in forward.recurrent_columns and k not in forward.recurrent_blocks
     )
-    blocks = recurrent_in_step + tuple(
+    return recurrent_in_step + tuple(
         WeightBlock(
             matrix_block_name(m, block),
             m.name,
@@ -499,161 +680,32 @@ def module_context(
         for m in spec.matrix_params
         for k, block in enumerate(m.blocks)
     )
-    weight_blocks = tuple(b.name for b in blocks)
-    first_width = forward.state_widths[0]
-    sizes = tuple(dict.fromkeys(w for w in forward.state_widths if w != "units"))
-    others = sorted({m.width for m in spec.matrix_params} - {"units", first_width})
-    if sizes and sizes != (first_width,) or others:
-        raise NotImplementedError(
-            f"variant {spec.name!r}: a size other than units must be the first state's width"
-        )
-    # TF: each in-step recurrent product's dropout mask, in the order the cell takes them,
-    # with the recurrent_kernel block whose mask slice it is.
-    mask_blocks = {
+
+
+def in_step_mask_blocks(forward: ForwardProgram, target: str) -> dict[str, str]:
+    """TF: each in-step recurrent product's dropout mask, in the order the cell takes them,
+    with the recurrent_kernel block whose mask slice it is."""
+    return {
         dropout_mask_name(a): a.block
         for a in forward.assignments
         if target == "tf" and isinstance(a, Product) and dropout_mask_name(a)
     }
-    masks = tuple(mask_blocks)
-    weight_blocks_t = tuple(f"{b.name}_t" for b in blocks)
-    direct = [s.direct_adjoint for s in states if s.direct_adjoint]
-    direct += [d.name for d in backward.d_unit_params]
-    direct += [f"d_{b.name}" for b in blocks]
-    states_read = set(forward.states) | set(forward.states_tm1)
-    subset = forward.recurrent_kernel and len(forward.recurrent_blocks) < n_blocks
-    narrow = forward.recurrent_kernel and len(forward.recurrent_columns) < n_blocks
-    recurrent_product = f"{forward.states_tm1[0].name} @ recurrent_kernel" + (
-        f"[{'|'.join(fed_blocks)}]" if subset else ""
-    )
-    param_names = (
-        "kernel",
-        *(["recurrent_kernel"] if forward.recurrent_kernel else []),
-        "bias",
-        *spec.unit_params,
-        *(v.name for v in spec.vectors),
-        *(m.name for m in matrices),
-    )
-    unit_args = tuple(p.name for p in forward.unit_params)
-    returned = set(backward.d_unit_params)
-    summed_unit_args = tuple(p.name for p in forward.unit_params if adjoint_symbol(p) in returned)
-    state_reads = tuple(r for r in reads if r.kind in ("state", "state_tm1"))
-    backward_inputs = (
-        *(s.name for s in backward.seeds),
-        *(r.name for r in reads),
-        *unit_args,
-        *weight_blocks_t,
-    )
-    step_values = tuple(name.name for name in backward.tape if name not in states_read)
-    return ModuleContext(
-        header=HEADER.format(
-            variant=spec.name, target=target, command=emit_command(spec, target, out)
-        ),
-        variant=spec.name,
-        derive_command=derive_command(spec),
-        target=target,
-        summary=spec.summary,
-        class_name=spec.class_name,
-        blocks="|".join(spec.blocks),
-        n_blocks=len(spec.blocks),
-        equations=tuple(a.text for a in forward.assignments),
-        preactivations=", ".join(a.name for a in forward.preactivations),
-        states=states,
-        state_names=repr(tuple(spec.states)).replace("'", '"'),
-        states_tuple=tuple_source(s.name for s in states),
-        states_tm1_csv=", ".join(s.tm1 for s in states),
-        seeds=tuple(s.name for s in backward.seeds),
-        seeds_tuple=tuple_source(s.name for s in backward.seeds),
-        forward_lines=printed.forward_lines,
-        backward_lines=printed.backward_lines,
-        helpers=printed.helpers,
-        constants=printed.constants,
-        tape_values=tape_values,
-        tape_values_tuple=tuple_source(tape_values),
-        tape_reads=tuple(reads),
-        tape_preactivations=tape_preactivations,
-        reads_new_states=any(r.kind == "state" for r in reads),
-        backward_returns=", ".join(direct),
-        backward_assign=f"{', '.join(direct)} = " if direct else "",
-        keras_layer=spec.keras_layer,
-        tape_state_names=names_source(s.name for s in states if s.taped),
-        forget_block=spec.blocks.index("f") if "f" in spec.blocks else -1,
-        unit_params=spec.unit_params,
-        backward_parameters=(
-            *(f"d_{group}" for group in spec.preactivation_groups),
-            *backward_inputs,
-        ),
-        param_names=names_source(param_names),
-        has_keras_layer=bool(spec.keras_layer),
-        # Keras's unit_forget_bias fills a one-row bias; with two rows there is no convention.
-        unit_forget_bias="f" in spec.blocks and not spec.recurrent_bias,
-        unit_param_argument=unit_param_argument(spec.unit_params),
-        step_values=step_values,
-        step_values_names=names_source(step_values),
-        step_values_tuple=tuple_source(step_values),
-        state_reads=state_reads,
-        cell_backward_arguments=(
-            *(s.name for s in backward.seeds),
-            *(r.name for r in state_reads),
-            *step_values,
-            *unit_args,
-            *weight_blocks_t,
-            *masks,
-        ),
-        d_preactivations_tuple=tuple_source(d.name for d in backward.d_preactivations),
-        recurrent_bias=spec.recurrent_bias,
-        preactivation_groups=tuple(
-            PreactivationGroup(
-                group,
-                # One block: ``(a_h,) = np.split(...)`` and ``np.concatenate((d_a_h,), ...)``.
-                _unpacked(f"{group}_{block}" for block in spec.blocks),
-                ", ".join(f"d_{group}_{block}" for block in spec.blocks)
-                + ("," if len(spec.blocks) == 1 else ""),
-                group in taped_groups,
-            )
-            for group in spec.preactivation_groups
-        ),
-        taped_group_names=names_source(taped_groups),
-        input_group=spec.preactivation_groups[0],
-        recurrent_group=spec.preactivation_groups[-1],
-        n_preactivations=len(forward.preactivations),
-        matrix_params=matrices,
-        cell_parameters=(*unit_args, *weight_blocks, *masks),
-        in_step_masks=masks,
-        keras_options=tuple((name, repr(value)) for name, value in spec.keras_options),
-        sizes=sizes,
-        state_sizes_tuple=tuple_source(forward.state_widths),
-        state_size_names=names_source(forward.state_widths),
-        state_shape=(
-            "(batch, units)"
-            if set(forward.state_widths) == {"units"}
-            else "(batch, STATE_SIZES[k])"
-        ),
-        sizes_assign=(
-            f"units, {first_width} = recurrent_kernel.shape[1] // "
-            f"{'len(_RECURRENT_BLOCKS)' if narrow else '_BLOCKS'}, "
-            "recurrent_kernel.shape[0]"
-            if sizes
-            else "units = recurrent_kernel.shape[0]"
-            if forward.recurrent_kernel
-            else "units = kernel.shape[1] // _BLOCKS"
-        ),
-        sizes_from_recurrent_shape=(
-            f"recurrent_shape[1] // {'len(_RECURRENT_BLOCKS)' if narrow else '_BLOCKS'}, "
-            "recurrent_shape[0]"
-            if sizes
-            else "recurrent_shape[0]"
-        ),
-        in_step_mask_blocks=tuple_source(str(k) for k in mask_blocks.values()),
+
+
+def weight_block_fields(
+    spec: CellSpec,
+    blocks: tuple[WeightBlock, ...],
+    masks: dict[str, str],
+    unit_args: tuple[str, ...],
+) -> dict:
+    """What the cell takes after the states: per-unit parameters, weight blocks, masks."""
+    recurrent_in_step = tuple(b for b in blocks if b.columns)
+    return dict(
+        unit_args=unit_args,
+        cell_parameters=(*unit_args, *(b.name for b in blocks), *masks),
+        in_step_masks=tuple(masks),
+        in_step_mask_blocks=tuple_source(str(k) for k in masks.values()),
         weight_blocks=blocks,
-        recurrent_product=recurrent_product,
-        in_step_recurrent_names="|".join(b for b in spec.blocks if b not in fed_blocks),
-        recurrent_subset=subset,
-        recurrent_narrow=narrow,
-        recurrent_kernel_blocks="len(_RECURRENT_BLOCKS)" if narrow else "_BLOCKS",
-        recurrent_fed="recurrent_kernel" if narrow else "recurrent_kernel[:, recurrent_columns]",
-        input_only_names="|".join(b for b in spec.blocks if narrow and b not in fed_blocks),
-        recurrent_block_indices=tuple_source(str(k) for k in forward.recurrent_blocks),
-        recurrent_column_indices=tuple_source(str(k) for k in forward.recurrent_columns),
         recurrent_in_step=recurrent_in_step,
         cell_parameters_signature=", ".join(
             (
@@ -662,36 +714,147 @@ def module_context(
                 *(m.name for m in spec.matrix_params),
             )
         ),
-        has_step_sums=bool(summed_unit_args or blocks),
+    )
+
+
+def parameter_names(spec: CellSpec, forward: ForwardProgram) -> tuple[str, ...]:
+    """``PARAM_NAMES``: kernel, recurrent_kernel (if any), bias, unit parameters, vectors,
+    further matrices."""
+    return (
+        "kernel",
+        *(["recurrent_kernel"] if forward.recurrent_kernel else []),
+        "bias",
+        *spec.unit_params,
+        *(v.name for v in spec.vectors),
+        *(m.name for m in spec.matrix_params),
+    )
+
+
+def parameter_fields(
+    spec: CellSpec, forward: ForwardProgram, backward: BackwardProgram, has_blocks: bool
+) -> dict:
+    """The parameters by name, how the drivers unpack them, and which per-unit parameters'
+    adjoints the loop sums."""
+    names = parameter_names(spec, forward)
+    returned = set(backward.d_unit_params)
+    summed = tuple(p.name for p in forward.unit_params if adjoint_symbol(p) in returned)
+    return dict(
+        unit_params=spec.unit_params,
         unit_param_names=names_source(spec.unit_params),
-        input_bias="" if spec.products_apart else "bias[0]" if spec.recurrent_bias else "bias",
-        recurrent_bias_row="bias[1]" if spec.recurrent_bias else "",
-        products_apart=spec.products_apart,
-        apart=spec.recurrent_bias or spec.products_apart,
-        unit_args=unit_args,
-        summed_unit_args=summed_unit_args,
-        summed_unit_names=names_source(summed_unit_args),
-        backward_inputs=backward_inputs,
-        **unit_parameter_context(spec, bool(blocks), "jnp" if target == "jax" else "np"),
-        step_values_stack=step_values_stack(step_values, set(forward.row_values)),
-        bias_shape="(2, _BLOCKS * units)" if spec.recurrent_bias else "(_BLOCKS * units,)",
-        fingerprint=fingerprint(forward),
+        unit_param_argument=unit_param_argument(spec.unit_params),
+        param_names=names_source(names),
+        matrix_params=tuple(
+            MatrixParamContext(
+                name=m.name,
+                shape=size_product(m.rows, "units", m.width, len(m.blocks)),
+                argument=m.name.removesuffix("_kernel"),
+                blocks=(blocks := tuple(matrix_block_name(m, b) for b in m.blocks)),
+                d_blocks_tuple=tuple_source(f"d_{name}_total" for name in blocks),
+            )
+            for m in spec.matrix_params
+        ),
+        summed_unit_args=summed,
+        summed_unit_names=names_source(summed),
+        has_step_sums=bool(summed or has_blocks),
+        param_unpack=", ".join(names),
+        param_unpack_backward=", ".join(
+            "_" if n == "bias" and not spec.products_apart else n for n in names
+        ),
+        tf_params_assign=checked_assign(names[: names.index("bias") + 1]),
+        tf_params_assign_backward=checked_assign(names[: names.index("bias")]),
+    )
+
+
+def recurrent_narrow(spec: CellSpec, forward: ForwardProgram) -> bool:
+    """Whether recurrent_kernel has columns for some gate blocks only."""
+    return forward.recurrent_kernel and len(forward.recurrent_columns) < len(spec.blocks)
+
+
+def recurrent_fields(spec: CellSpec, forward: ForwardProgram) -> dict:
+    """Which gate blocks the recurrent product feeds, and the recurrent kernel's columns."""
+    fed_blocks = spec.blocks if spec.recurrent_blocks is None else spec.recurrent_blocks
+    subset = forward.recurrent_kernel and len(forward.recurrent_blocks) < len(spec.blocks)
+    narrow = recurrent_narrow(spec, forward)
+    recurrent_product = f"{forward.states_tm1[0].name} @ recurrent_kernel" + (
+        f"[{'|'.join(fed_blocks)}]" if subset else ""
+    )
+    return dict(
         has_recurrent_kernel=forward.recurrent_kernel,
+        recurrent_product=recurrent_product,
         preactivation_sum=" + ".join(
             ("x_t @ kernel", *([recurrent_product] if forward.recurrent_kernel else []), "bias")
         ),
-        param_unpack=", ".join(param_names),
-        param_unpack_backward=", ".join(
-            "_" if n == "bias" and not spec.products_apart else n for n in param_names
+        in_step_recurrent_names="|".join(b for b in spec.blocks if b not in fed_blocks),
+        recurrent_subset=subset,
+        recurrent_narrow=narrow,
+        recurrent_kernel_blocks="len(_RECURRENT_BLOCKS)" if narrow else "_BLOCKS",
+        recurrent_fed="recurrent_kernel" if narrow else "recurrent_kernel[:, recurrent_columns]",
+        input_only_names="|".join(b for b in spec.blocks if narrow and b not in fed_blocks),
+        recurrent_block_indices=tuple_source(str(k) for k in forward.recurrent_blocks),
+        recurrent_column_indices=tuple_source(str(k) for k in forward.recurrent_columns),
+    )
+
+
+def size_fields(spec: CellSpec, forward: ForwardProgram) -> dict:
+    """The sizes besides units (a projection's), and how the drivers read them off the
+    weights' shapes.
+
+    Raises:
+        NotImplementedError: a size other than units that is not the first state's width.
+    """
+    first_width = forward.state_widths[0]
+    sizes = tuple(dict.fromkeys(w for w in forward.state_widths if w != "units"))
+    others = sorted({m.width for m in spec.matrix_params} - {"units", first_width})
+    if sizes and sizes != (first_width,) or others:
+        raise NotImplementedError(
+            f"variant {spec.name!r}: a size other than units must be the first state's width"
+        )
+    blocks = "len(_RECURRENT_BLOCKS)" if recurrent_narrow(spec, forward) else "_BLOCKS"
+    return dict(
+        sizes=sizes,
+        sizes_assign=(
+            f"units, {first_width} = recurrent_kernel.shape[1] // {blocks}, "
+            "recurrent_kernel.shape[0]"
+            if sizes
+            else "units = recurrent_kernel.shape[0]"
+            if forward.recurrent_kernel
+            else "units = kernel.shape[1] // _BLOCKS"
         ),
-        tf_params_assign=checked_assign(param_names[: param_names.index("bias") + 1]),
-        tf_params_assign_backward=checked_assign(param_names[: param_names.index("bias")]),
+        sizes_from_recurrent_shape=(
+            f"recurrent_shape[1] // {blocks}, recurrent_shape[0]" if sizes else "recurrent_shape[0]"
+        ),
+    )
+
+
+def bias_layout_fields(spec: CellSpec) -> dict:
+    """How the bias meets the products: one row, two rows (``recurrent_bias``), or read by
+    the equations themselves (``products_apart``)."""
+    return dict(
+        recurrent_bias=spec.recurrent_bias,
+        products_apart=spec.products_apart,
+        apart=spec.recurrent_bias or spec.products_apart,
+        input_bias="" if spec.products_apart else "bias[0]" if spec.recurrent_bias else "bias",
+        recurrent_bias_row="bias[1]" if spec.recurrent_bias else "",
+        bias_shape="(2, _BLOCKS * units)" if spec.recurrent_bias else "(_BLOCKS * units,)",
+    )
+
+
+def keras_fields(spec: CellSpec, forward: ForwardProgram) -> dict:
+    """TF: the Keras layer the variant reproduces (if any), its options and the arguments
+    that the layer takes or refuses."""
+    return dict(
+        keras_layer=spec.keras_layer,
+        has_keras_layer=bool(spec.keras_layer),
+        keras_name=spec.keras_layer or "LSTM",
+        keras_options=tuple((name, repr(value)) for name, value in spec.keras_options),
+        forget_block=spec.blocks.index("f") if "f" in spec.blocks else -1,
+        # Keras's unit_forget_bias fills a one-row bias; with two rows there is no convention.
+        unit_forget_bias="f" in spec.blocks and not spec.recurrent_bias,
         no_recurrent_kernel_arguments=names_source(
             ()
             if forward.recurrent_kernel
             else ("recurrent_initializer", "recurrent_regularizer", "recurrent_constraint")
         ),
-        keras_name=spec.keras_layer or "LSTM",
         **keras_activation_arguments(spec),
     )
 
@@ -712,41 +875,17 @@ def hoisted_module_context(
     loop_printed, pre_printed = printed
     # Both halves take every per-unit parameter, whichever lines read it.
     loop = replace(split.loop, unit_params=forward.unit_params, unit_sources=forward.unit_sources)
+    # The loop's backward reads the hoisted values it needs from the arrays ``_pre`` made,
+    # not from a copy on the loop's tape.
+    from_pre = tuple(s for s in loop_backward.tape if s in split.hoisted)
     context = module_context(
-        spec, loop, loop_backward, joined_printed(loop_printed, pre_printed), target, out
+        spec, loop, loop_backward, joined_printed(loop_printed, pre_printed), target, out, from_pre
     )
-    hoist = hoist_context(forward, split, pre_backward, pre_printed)
-    context = replace(
+    return replace(
         context,
         equations=tuple(a.text for a in forward.assignments),
         fingerprint=fingerprint(forward),
-        hoist=hoist,
-    )
-    return without_taped_hoisted(context, split, loop_backward)
-
-
-def without_taped_hoisted(
-    context: ModuleContext, split: Split, loop_backward: BackwardProgram
-) -> ModuleContext:
-    """``context`` whose loop does not tape the values it read from ``_pre`` (the backward
-    step reads them from ``_pre``'s arrays, ``HoistContext.taped``): they leave the step
-    values and follow them among the backward cell's arguments."""
-    taped = [s.name for s in loop_backward.tape if s in split.hoisted]
-    if not taped:
-        return context
-    step_values = tuple(n for n in context.step_values if n not in taped)
-    arguments = [n for n in context.cell_backward_arguments if n not in taped]
-    at = len(loop_backward.seeds) + len(context.state_reads) + len(step_values)
-    arguments[at:at] = taped
-    hoisted = [s.name for s in split.hoisted]
-    return replace(
-        context,
-        step_values=step_values,
-        step_values_names=names_source(step_values),
-        step_values_tuple=tuple_source(step_values),
-        step_values_stack=step_values_stack(step_values, set(split.loop.row_values)),
-        cell_backward_arguments=tuple(arguments),
-        hoist=replace(context.hoist, taped=tuple_source(str(hoisted.index(n)) for n in taped)),
+        hoist=hoist_context(forward, split, pre_backward, pre_printed, from_pre),
     )
 
 
@@ -761,9 +900,14 @@ def joined_printed(loop: PrintedPrograms, pre: PrintedPrograms) -> PrintedProgra
 
 
 def hoist_context(
-    forward: ForwardProgram, split: Split, backward: BackwardProgram, printed: PrintedPrograms
+    forward: ForwardProgram,
+    split: Split,
+    backward: BackwardProgram,
+    printed: PrintedPrograms,
+    from_pre: tuple[sp.Symbol, ...] = (),
 ) -> HoistContext:
-    """``HoistContext`` of the pre program ``split.pre`` and its adjoint ``backward``."""
+    """``HoistContext`` of the pre program ``split.pre`` and its adjoint ``backward``;
+    ``from_pre``: the hoisted values the loop's backward reads too."""
     units = tuple(p.name for p in forward.unit_params)
     d_parameters = tuple(d.name for d in backward.d_unit_params)
     returned = set(backward.d_unit_params)
@@ -790,6 +934,7 @@ def hoist_context(
         has_parameters=bool(d_parameters),
         backward_targets="d_inputs, *d_pre_parameters" if d_parameters else "d_inputs",
         n_unit_parameters=len(units),
+        taped=tuple_source(str(split.hoisted.index(s)) for s in from_pre) if from_pre else "",
     )
 
 
