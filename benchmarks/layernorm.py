@@ -9,8 +9,8 @@ Issue 10 asks the generated ``layernorm_lstm`` (TF, forward+backward) to stay wi
 - ``generated layernorm_lstm``: ``generated/tf/layernorm_lstm.py`` likewise;
 - ``hand, fused``: a hand-written TF LayerNorm LSTM in as few ops as it could be written, each
   LayerNorm's ops once per step on the whole ``(batch, 4 * units)`` product, not per gate
-  block (about half the generated loop's ops), one fused recurrent GEMM per step, the input product and its
-  LayerNorm before the loop, and a hand-derived backward;
+  block (about half the generated loop's ops), one fused recurrent GEMM per step, the
+  input product and its LayerNorm before the loop, and a hand-derived backward;
 - ``hand, per block``: the same with the recurrent products per gate block, as the
   generated code runs them.
 
