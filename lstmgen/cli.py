@@ -22,7 +22,7 @@ from .spec import (
     name_with_options,
     number_text,
 )
-from .specfile import SpecFileError, load_spec
+from .specfile import SpecFileError, load_spec, spec_file_text
 from .specfile import all_variants as builtin_variants
 from .specfile import resolve as resolve_name
 
@@ -366,14 +366,57 @@ def verified_names(variants: tuple[str, ...], all_variants: bool) -> tuple[str, 
 
 
 @main.command()
-def variants() -> None:
+@click.option(
+    "--as-spec",
+    "as_spec",
+    metavar="NAME",
+    help="Print variant NAME (any name --variant takes) as a spec file to copy and change, "
+    "instead of the list.",
+)
+@click.option(
+    "--name",
+    "spec_name",
+    metavar="NAME",
+    help="With --as-spec: the spec file's cell name (default: my_<variant>).",
+)
+def variants(as_spec: str | None, spec_name: str | None) -> None:
     """List the built-in variants: summary, equations, states and parameter shapes."""
     from .report import variant_listing
 
+    if as_spec is not None:
+        click.echo(_as_spec_file(as_spec, spec_name), nl=False)
+        return
+    if spec_name is not None:
+        raise click.BadParameter("--name goes with --as-spec", param_hint="'--name'")
     click.echo("\n\n".join(variant_listing(spec) for spec in builtin_variants().values()))
     click.echo(
         "\nAny LSTM with other activations: --activation A --recurrent-activation A "
         f"(A in {', '.join(sorted(ACTIVATIONS))}), named lstm_ra-<A>_act-<A>.\n"
         "Any LSTM-family variant with --cell-clip V / --forget-bias V, named "
-        "<variant>_clip-<V>_fb-<V>; any cell of your own with --spec FILE.toml."
+        "<variant>_clip-<V>_fb-<V>; any cell of your own with --spec FILE.toml\n"
+        "(lstmgen variants --as-spec VARIANT prints a variant as one to start from)."
     )
+
+
+def _as_spec_file(variant: str, name: str | None) -> str:
+    """``variants --as-spec``: the variant as spec file text, under ``name``."""
+    try:
+        spec = resolve_name(variant, tuple(ACTIVATIONS))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="'--as-spec'") from None
+    if name is None:
+        name = "my_" + re.sub(r"[^a-z0-9_\-]", "_", spec.name)[:61]
+    try:
+        resolve_name(name)
+    except ValueError:
+        pass
+    else:
+        raise click.BadParameter(
+            f"{name!r} is a built-in variant's name; give the cell a name of its own",
+            param_hint="'--name'",
+        )
+    try:
+        return spec_file_text(spec, name)
+    except ValueError as error:
+        hint = "'--name'" if str(error).startswith("name ") else "'--as-spec'"
+        raise click.BadParameter(str(error), param_hint=hint) from None

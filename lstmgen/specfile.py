@@ -38,6 +38,7 @@ import keyword
 import os
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from . import derive, printers
@@ -425,3 +426,84 @@ def _line_of(lines: list[str], key: str, table: str | None) -> int:
         if inside and re.match(rf"{re.escape(key)}\s*=", stripped):
             return number
     return 0
+
+
+def spec_file_text(spec: CellSpec, name: str) -> str:
+    """``spec`` as a spec file named ``name``: what ``load_spec`` reads back as the same
+    cell (the same blocks, states, inputs, parameters and equations), for a user to copy
+    and change. What a spec file does not carry (the Keras layer a built-in reproduces,
+    its Keras options) is said in a comment.
+
+    Raises:
+        ValueError: ``name`` is not a spec file's name, or the cell has what spec files
+            cannot write (a weight matrix of another width than ``units``).
+    """
+    if not re.fullmatch(r"[a-z][a-z0-9_\-]{0,63}", name):
+        raise ValueError(
+            f"name must be lower-case letters, digits, '_' or '-' (at most 64), got {name!r}"
+        )
+    wide = [m.name for m in spec.matrix_params if m.width != "units"]
+    if wide:
+        raise ValueError(
+            f"variant {spec.name!r}: weight matrix {wide[0]!r} is not units wide; spec files "
+            "write units-wide matrices only"
+        )
+    lines = [
+        f"# {spec.name} as a spec file: `lstmgen emit --spec <this file>` generates the same",
+        "# cell under its own name. Copy it, change it, verify it with `lstmgen verify --spec`.",
+    ]
+    if spec.keras_layer:
+        options = "".join(f", {key}={value}" for key, value in spec.keras_options)
+        note = (
+            f"Not carried over: {spec.name}'s layer is a drop-in for keras.layers."
+            f"{spec.keras_layer} (activation={spec.activation!r}, recurrent_activation="
+            f"{spec.recurrent_activation!r}{options}); this cell's layer is a class of its own."
+        )
+        lines += [f"# {line}" for line in textwrap.wrap(note, 86)]
+    lines += [
+        f"name = {_toml_string(name)}",
+        f"summary = {_toml_string(_plain_summary(spec.summary))}",
+        f"blocks = {_toml_list(spec.blocks)}",
+        f"states = {_toml_list(spec.states)}",
+    ]
+    if spec.unit_params:
+        lines.append(f"unit_params = {_toml_list(spec.unit_params)}")
+    if spec.recurrent_bias or spec.products_apart:
+        lines.append(f'inputs = "{"apart" if spec.recurrent_bias else "products"}"')
+    if spec.recurrent_blocks is not None:
+        lines.append(f"recurrent_blocks = {_toml_list(spec.recurrent_blocks)}")
+    if spec.vectors:
+        lines += ["", "[vectors]"]
+        lines += [f"{v.name} = {_vector_entry(v)}" for v in spec.vectors]
+    if spec.matrix_params:
+        lines += ["", "[matrices]"]
+        lines += [
+            f"{m.name} = {{ rows = {m.rows}, blocks = {_toml_list(m.blocks)} }}"
+            for m in spec.matrix_params
+        ]
+    lines += ["", "[equations]"]
+    lines += [f"{target} = {_toml_string(text)}" for target, text in spec.statements]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: JSON's escapes are TOML's."""
+    return json.dumps(text)
+
+
+def _toml_list(names) -> str:
+    return "[" + ", ".join(_toml_string(n) for n in names) + "]"
+
+
+def _vector_entry(vector: VectorParam) -> str:
+    items = [f"initializer = {_toml_string(vector.initializer)}"]
+    if vector.blocks:
+        items.insert(0, f"blocks = {_toml_list(vector.blocks)}")
+    if vector.argument and vector.argument != vector.name:
+        items.append(f"argument = {_toml_string(vector.argument)}")
+    return "{ " + ", ".join(items) + " }"
+
+
+def _plain_summary(text: str) -> str:
+    """A summary a spec file takes: one line, no quotes or backslashes, 200 characters."""
+    return re.sub(r"[\\\"\x00-\x1f\x7f]", "'", text)[:200]

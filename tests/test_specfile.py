@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from generated_modules import ROOT
 
 from lstmgen import emit
+from lstmgen.activations import ACTIVATIONS
 from lstmgen.cli import main
+from lstmgen.equations import forward_program
+from lstmgen.fingerprint import fingerprint
 from lstmgen.spec import VARIANTS
-from lstmgen.specfile import SpecFileError, load_spec
+from lstmgen.specfile import SpecFileError, all_variants, load_spec, resolve
 from lstmgen.verify import exact_check, load_module, numeric_check
 
 EXAMPLES = ROOT / "examples"
@@ -191,3 +196,70 @@ def test_bad_products_name_the_line_and_problem(tmp_path, old, new, message):
         load_spec(path)
     assert message in str(error.value)
     assert str(error.value).startswith(f"{path}:")
+
+
+# Every built-in variant, and names with options, as ``variants --as-spec`` writes them.
+AS_SPEC = sorted(set(all_variants()) - {"lstm_projection"}) + [
+    "lstm_ra-relu_act-softsign",
+    "lstm_peephole_clip-0.3_fb-1",
+    "lstm_fb-0.5",
+]
+
+
+@pytest.mark.parametrize("variant", AS_SPEC)
+def test_every_builtin_written_as_a_spec_file_reads_back_as_the_same_cell(variant, tmp_path):
+    """1c of issue 10: a built-in is a file a user can copy and change. The file the
+    loader reads back is the same cell: every field but the names, the summary and what a
+    spec file cannot carry (the Keras layer it reproduces) equal, and the same fingerprint."""
+    builtin = resolve(variant, tuple(ACTIVATIONS))
+    result = CliRunner().invoke(main, ["variants", "--as-spec", variant])
+    assert result.exit_code == 0, result.output
+    path = write(tmp_path, result.output)
+    loaded = load_spec(path)
+    assert loaded.name == "my_" + variant.replace(".", "_")
+    unchanged = dataclasses.replace(
+        loaded,
+        name=builtin.name,
+        summary=builtin.summary,
+        class_name=builtin.class_name,
+        activation=builtin.activation,
+        recurrent_activation=builtin.recurrent_activation,
+        keras_layer=builtin.keras_layer,
+        keras_options=builtin.keras_options,
+    )
+    assert unchanged == builtin
+    assert fingerprint(forward_program(loaded)) == fingerprint(forward_program(builtin))
+    if builtin.keras_layer:
+        assert f"drop-in for keras.layers.{builtin.keras_layer}" in " ".join(
+            line.removeprefix("# ") for line in result.output.splitlines()
+        )
+
+
+def test_a_builtin_as_a_spec_file_emits_a_module_that_computes_the_same(tmp_path):
+    result = CliRunner().invoke(
+        main, ["variants", "--as-spec", "gru_reset_before", "--name", "my_gru"]
+    )
+    spec = load_spec(write(tmp_path, result.output))
+    a = load_module(emit.build(spec, "numpy"), "test_specfile_as_spec_gru")
+    b = load_module(emit.build(VARIANTS["gru_reset_before"], "numpy"), "test_specfile_gru_rb")
+    rng = np.random.default_rng(0)
+    params = {k: rng.normal(size=s) for k, s in b.param_shapes(3, 4).items()}
+    x = rng.normal(size=(2, 5, 3))
+    np.testing.assert_array_equal(a.forward(params, x)[0], b.forward(params, x)[0])
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--as-spec", "lstm_projection"], ["'--as-spec'", "'projection'", "units wide"]),
+        (["--as-spec", "no_such_cell"], ["'--as-spec'", "no_such_cell"]),
+        (["--as-spec", "lstm", "--name", "Bad Name"], ["'--name'", "lower-case"]),
+        (["--as-spec", "gru", "--name", "lstm"], ["'--name'", "built-in"]),
+        (["--name", "my_cell"], ["'--name'", "--as-spec"]),
+    ],
+)
+def test_as_spec_refusals_name_the_option(args, words):
+    result = CliRunner().invoke(main, ["variants", *args])
+    assert result.exit_code == 2 and not result.stdout.startswith("#")
+    for word in words:
+        assert word in result.output
