@@ -204,6 +204,13 @@ def _state_widths(
         if isinstance(a, Product):
             widths[a.target] = width_of_weight.get(a.weight, "units")
     state_widths = tuple(widths.get(s, "units") for s in program.states)
+    for index, a in enumerate(program.assignments):
+        if a.target in program.states[1:] and widths.get(a.target, "units") != "units":
+            problem = (
+                f"state {a.target.name!r} is {widths[a.target]} wide; only the first state "
+                "(the output and recurrent input) may have another width than units"
+            )
+            raise SpecError(f"variant {spec.name!r}: {a.text!r}: {problem}", problem, index)
     widths.update(zip(program.states_tm1, state_widths, strict=True))
     rows = set()
     for index, a in enumerate(program.assignments):

@@ -16,6 +16,8 @@ Format (see ``examples/``)::
 
     [matrices]                       # optional weight matrices for products in the equations
     gate_recurrent_kernel = { rows = 3, blocks = ["i", "f", "o"] }  # (3 units, 3 units)
+    projection = { rows = 1, blocks = ["h"], width = "proj_units" }  # (units, proj_units):
+                                     # h = "m @ projection", the first state proj_units wide
 
     [equations]                      # one line per textbook line, in order
     i = "sigmoid(a_i + peephole_i * c_tm1)"
@@ -224,15 +226,17 @@ def _check(path: Path, data: dict, fail, source: str) -> CellSpec:
     vectors = _vectors(data.get("vectors", {}), data, fail)
     matrices = []
     if not isinstance(data.get("matrices", {}), dict):
-        fail("[matrices] must be a table of name = { rows, blocks } entries", "matrices")
+        fail("[matrices] must be a table of name = { rows, blocks, width } entries", "matrices")
     for matrix, entry in data.get("matrices", {}).items():
         if name_problem(matrix):
             fail(f"matrix {name_problem(matrix)}", matrix, "matrices")
         rows = entry.get("rows") if isinstance(entry, dict) else None
         blocks = entry.get("blocks") if isinstance(entry, dict) else None
+        width = entry.get("width", "units") if isinstance(entry, dict) else None
         if (
             not isinstance(entry, dict)
-            or set(entry) != {"rows", "blocks"}
+            or not {"rows", "blocks"} <= set(entry) <= {"rows", "blocks", "width"}
+            or width not in WIDTHS
             or not isinstance(rows, int)
             or isinstance(rows, bool)
             or not 1 <= rows <= 64
@@ -245,12 +249,12 @@ def _check(path: Path, data: dict, fail, source: str) -> CellSpec:
             )
         ):
             fail(
-                f"matrix {matrix!r} must be {{ rows = <count>, blocks = [<names>] }}, "
-                f"got {shorten(entry)}",
+                f"matrix {matrix!r} must be {{ rows = <count>, blocks = [<names>] }} (and "
+                f'optionally width = "units" or "proj_units"), got {shorten(entry)}',
                 matrix,
                 "matrices",
             )
-        matrices.append(MatrixParam(matrix, rows, tuple(blocks)))
+        matrices.append(MatrixParam(matrix, rows, tuple(blocks), width))
     if not data["states"]:
         fail("states must name at least one state", "states")
     equations = data["equations"]
@@ -328,6 +332,9 @@ def _check_adjoints(spec: CellSpec, forward, fail) -> None:
 # and the bias), ``ax_<block>`` / ``ah_<block>`` (each product with its bias row), or the
 # bare products ``wx_<block>`` / ``uh_<block>`` with the bias read as ``bias[<block>]``.
 INPUTS = {"sum", "apart", "products"}
+# The widths of a matrix's column blocks: units, or the projection size (LSTMP's h =
+# m @ projection) that the layer takes as ``proj_units``.
+WIDTHS = ("units", "proj_units")
 _VECTOR_KEYS = {"blocks", "initializer", "argument"}
 
 
@@ -442,11 +449,11 @@ def spec_file_text(spec: CellSpec, name: str) -> str:
         raise ValueError(
             f"name must be lower-case letters, digits, '_' or '-' (at most 64), got {name!r}"
         )
-    wide = [m.name for m in spec.matrix_params if m.width != "units"]
+    wide = [m for m in spec.matrix_params if m.width not in WIDTHS]
     if wide:
         raise ValueError(
-            f"variant {spec.name!r}: weight matrix {wide[0]!r} is not units wide; spec files "
-            "write units-wide matrices only"
+            f"variant {spec.name!r}: weight matrix {wide[0].name!r} is {wide[0].width} wide; "
+            f"spec files write {' or '.join(WIDTHS)} wide matrices only"
         )
     lines = [
         f"# {spec.name} as a spec file: `lstmgen emit --spec <this file>` generates the same",
@@ -477,10 +484,7 @@ def spec_file_text(spec: CellSpec, name: str) -> str:
         lines += [f"{v.name} = {_vector_entry(v)}" for v in spec.vectors]
     if spec.matrix_params:
         lines += ["", "[matrices]"]
-        lines += [
-            f"{m.name} = {{ rows = {m.rows}, blocks = {_toml_list(m.blocks)} }}"
-            for m in spec.matrix_params
-        ]
+        lines += [f"{m.name} = {_matrix_entry(m)}" for m in spec.matrix_params]
     lines += ["", "[equations]"]
     lines += [f"{target} = {_toml_string(text)}" for target, text in spec.statements]
     return "\n".join(lines) + "\n"
@@ -493,6 +497,11 @@ def _toml_string(text: str) -> str:
 
 def _toml_list(names) -> str:
     return "[" + ", ".join(_toml_string(n) for n in names) + "]"
+
+
+def _matrix_entry(matrix: MatrixParam) -> str:
+    width = "" if matrix.width == "units" else f", width = {_toml_string(matrix.width)}"
+    return f"{{ rows = {matrix.rows}, blocks = {_toml_list(matrix.blocks)}{width} }}"
 
 
 def _vector_entry(vector: VectorParam) -> str:

@@ -249,6 +249,12 @@ FIELD_VALUES = {
     "class_name": ['"MyCell"', '"my cell"', '"None"', '"X(): pass"'],
     "unit_params": ['["p"]', "[]", '["a_h"]'],
     "recurrent_bias": ["true", "1"],
+    "matrices": [
+        '{ w = { rows = 1, blocks = ["h"], width = "proj_units" } }',
+        '{ w = { rows = 1, blocks = ["h"], width = "wide" } }',
+        '{ w = { rows = 1, blocks = ["h"], width = 1 } }',
+        '"w"',
+    ],
     "colour": ['"red"'],
 }
 

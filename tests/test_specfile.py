@@ -15,7 +15,7 @@ from lstmgen.cli import main
 from lstmgen.equations import forward_program
 from lstmgen.fingerprint import fingerprint
 from lstmgen.spec import VARIANTS
-from lstmgen.specfile import SpecFileError, all_variants, load_spec, resolve
+from lstmgen.specfile import SpecFileError, all_variants, load_spec, resolve, spec_file_text
 from lstmgen.verify import exact_check, load_module, numeric_check
 
 EXAMPLES = ROOT / "examples"
@@ -199,7 +199,7 @@ def test_bad_products_name_the_line_and_problem(tmp_path, old, new, message):
 
 
 # Every built-in variant, and names with options, as ``variants --as-spec`` writes them.
-AS_SPEC = sorted(set(all_variants()) - {"lstm_projection"}) + [
+AS_SPEC = sorted(all_variants()) + [
     "lstm_ra-relu_act-softsign",
     "lstm_peephole_clip-0.3_fb-1",
     "lstm_fb-0.5",
@@ -251,7 +251,6 @@ def test_a_builtin_as_a_spec_file_emits_a_module_that_computes_the_same(tmp_path
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--as-spec", "lstm_projection"], ["'--as-spec'", "'projection'", "units wide"]),
         (["--as-spec", "no_such_cell"], ["'--as-spec'", "no_such_cell"]),
         (["--as-spec", "lstm", "--name", "Bad Name"], ["'--name'", "lower-case"]),
         (["--as-spec", "gru", "--name", "lstm"], ["'--name'", "built-in"]),
@@ -263,3 +262,65 @@ def test_as_spec_refusals_name_the_option(args, words):
     assert result.exit_code == 2 and not result.stdout.startswith("#")
     for word in words:
         assert word in result.output
+
+
+def test_a_matrix_of_a_width_spec_files_cannot_write_is_refused():
+    lstmp = VARIANTS["lstm_projection"]
+    odd = dataclasses.replace(
+        lstmp, matrix_params=(dataclasses.replace(lstmp.matrix_params[0], width="odd_units"),)
+    )
+    with pytest.raises(ValueError, match="'projection' is odd_units wide"):
+        spec_file_text(odd, "my_cell")
+
+
+PROJECTED = """\
+name = "projected"
+blocks = ["i", "f", "c", "o"]
+states = ["h", "c"]
+
+[matrices]
+projection = { rows = 1, blocks = ["h"], width = "proj_units" }
+
+[equations]
+i = "sigmoid(a_i)"
+f = "sigmoid(a_f)"
+g = "tanh(a_c)"
+o = "sigmoid(a_o)"
+c = "f * c_tm1 + i * g"
+m = "o * tanh(c)"
+h = "m @ projection"
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "words"),
+    [
+        ('width = "proj_units"', 'width = "wide"', 6, ["'projection'", '"proj_units"']),
+        ('width = "proj_units"', "width = 3", 6, ["'projection'", "width"]),
+        (
+            'c = "f * c_tm1 + i * g"\nm = "o * tanh(c)"\nh = "m @ projection"',
+            's = "f * c_tm1 + i * g"\nc = "s @ projection"\nh = "o * tanh(s)"',
+            14,
+            ["state 'c' is proj_units wide", "only the first state"],
+        ),
+    ],
+)
+def test_matrix_widths_are_units_or_proj_units_and_only_the_output_is_projected(
+    tmp_path, old, new, line, words
+):
+    assert old in PROJECTED
+    path = write(tmp_path, PROJECTED.replace(old, new))
+    with pytest.raises(SpecFileError) as error:
+        load_spec(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}:{line}: ") and "\n" not in message
+    for word in words:
+        assert word in message
+
+
+def test_a_projected_spec_derives_and_passes_the_numeric_check(tmp_path):
+    spec = load_spec(write(tmp_path, PROJECTED))
+    assert spec.matrix_params[0].width == "proj_units"
+    module = load_module(emit.build(spec, "numpy"), "test_specfile_projected")
+    assert module.param_shapes(3, 4, 2)["recurrent_kernel"] == (2, 16)
+    assert numeric_check(spec).status == "PASS"
