@@ -476,7 +476,9 @@ def activation_variant_name(activation: str, recurrent_activation: str) -> str:
     return f"lstm_ra-{recurrent_activation}_act-{activation}"
 
 
-def resolve_variant(name: str, activations: tuple[str, ...] = ()) -> CellSpec:
+def resolve_variant(
+    name: str, activations: tuple[str, ...] = (), others: tuple[str, ...] = ()
+) -> CellSpec:
     """The spec for a built-in name or an ``lstm_ra-<ract>_act-<act>`` name, either one
     optionally followed by option suffixes ``_clip-<cell_clip>`` then ``_fb-<forget_bias>``
     (``lstm_peephole_clip-3_fb-1``; values in ``number_text`` form).
@@ -484,6 +486,8 @@ def resolve_variant(name: str, activations: tuple[str, ...] = ()) -> CellSpec:
     Args:
         name: variant name.
         activations: the valid activation names (checked for generated names).
+        others: further variant names to list among the choices when ``name`` is unknown
+            (the cells shipped as spec files).
 
     Raises:
         ValueError: unknown variant or activation, naming the value and the choices, or a
@@ -505,7 +509,7 @@ def resolve_variant(name: str, activations: tuple[str, ...] = ()) -> CellSpec:
                 )
         return lstm_spec(name, match["act"], match["ract"])
     raise ValueError(
-        f"Unknown variant {name!r}; expected one of {sorted(VARIANTS)} "
+        f"Unknown variant {name!r}; expected one of {sorted({*VARIANTS, *others})} "
         "or lstm_ra-<recurrent_activation>_act-<activation>, optionally followed by "
         "_clip-<cell_clip> and _fb-<forget_bias>."
     )

@@ -103,7 +103,8 @@ def all_variants() -> dict[str, CellSpec]:
 
 def resolve(name: str, activations: tuple[str, ...] = ()) -> CellSpec:
     """A built-in cell by name, else ``spec.resolve_variant`` (options, activations)."""
-    return builtin_cells().get(name) or resolve_variant(name, activations)
+    cells = builtin_cells()
+    return cells.get(name) or resolve_variant(name, activations, tuple(cells))
 
 
 def load_spec(path: str | Path, builtin: bool = False) -> CellSpec:

@@ -251,7 +251,7 @@ def test_a_builtin_as_a_spec_file_emits_a_module_that_computes_the_same(tmp_path
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--as-spec", "no_such_cell"], ["'--as-spec'", "no_such_cell"]),
+        (["--as-spec", "no_such_cell"], ["'--as-spec'", "no_such_cell", "'slstm'", "'lstm'"]),
         (["--as-spec", "lstm", "--name", "Bad Name"], ["'--name'", "lower-case"]),
         (["--as-spec", "gru", "--name", "lstm"], ["'--name'", "built-in"]),
         (["--name", "my_cell"], ["'--name'", "--as-spec"]),
