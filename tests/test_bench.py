@@ -209,3 +209,25 @@ def test_layernorm_yardstick_gradients_match_the_generated_module():
     for per_block in (False, True):
         hand = layernorm.runner(layernorm.HandLayerNormLSTM(tf, per_block), problem, tf)()
         assert layernorm.max_rel_diff(hand, reference) < 1e-4
+
+
+def test_layernorm_yardstick_prints_every_row(capsys):
+    """``python benchmarks/layernorm.py`` at a tiny size: a row per implementation, each
+    with a time and its ratio to lstm, the hand-written ones with their gradient check."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import layernorm
+
+    assert layernorm.main(["--size", "2,3,4,5", "--rounds", "2", "--warmup", "1"]) == 0
+    rows = {
+        line.split("  ")[0]: line
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith(("generated", "hand"))
+    }
+    assert set(rows) == {
+        "generated lstm",
+        "generated layernorm_lstm",
+        "hand, fused",
+        "hand, per block",
+    }
+    assert all("max rel diff" in rows[name] for name in ("hand, fused", "hand, per block"))
+    assert rows["generated lstm"].split()[-1] == "1.00"
