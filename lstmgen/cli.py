@@ -22,7 +22,7 @@ from .spec import (
     name_with_options,
     number_text,
 )
-from .specfile import SpecFileError, load_spec, spec_file_text
+from .specfile import SpecFileError, load_spec, spec_file_text, spec_name_problem
 from .specfile import all_variants as builtin_variants
 from .specfile import resolve as resolve_name
 
@@ -406,6 +406,8 @@ def _as_spec_file(variant: str, name: str | None) -> str:
         raise click.BadParameter(str(error), param_hint="'--as-spec'") from None
     if name is None:
         name = "my_" + re.sub(r"[^a-z0-9_\-]", "_", spec.name)[:61]
+    if spec_name_problem(name):
+        raise click.BadParameter(spec_name_problem(name), param_hint="'--name'")
     try:
         resolve_name(name)
     except ValueError:
@@ -418,5 +420,4 @@ def _as_spec_file(variant: str, name: str | None) -> str:
     try:
         return spec_file_text(spec, name)
     except ValueError as error:
-        hint = "'--name'" if str(error).startswith("name ") else "'--as-spec'"
-        raise click.BadParameter(str(error), param_hint=hint) from None
+        raise click.BadParameter(str(error), param_hint="'--as-spec'") from None

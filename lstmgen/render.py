@@ -699,7 +699,7 @@ def weight_block_fields(
     unit_args: tuple[str, ...],
 ) -> dict:
     """What the cell takes after the states: per-unit parameters, weight blocks, masks."""
-    recurrent_in_step = tuple(b for b in blocks if b.columns)
+    recurrent_in_step = tuple(b for b in blocks if b.weight == "recurrent_kernel")
     return dict(
         unit_args=unit_args,
         cell_parameters=(*unit_args, *(b.name for b in blocks), *masks),

@@ -179,12 +179,8 @@ def _check(path: Path, data: dict, fail, source: str) -> CellSpec:
         if key not in data:
             fail(f"missing field {key!r}")
     name = data["name"]
-    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_\-]{0,63}", name):
-        fail(
-            "name must be lower-case letters, digits, '_' or '-' (at most 64), "
-            f"got {shorten(name)}",
-            "name",
-        )
+    if spec_name_problem(name):
+        fail(spec_name_problem(name), "name")
     for key in ("blocks", "states", "unit_params", "recurrent_blocks"):
         value = data.get(key, [])
         if not isinstance(value, list) or not all(
@@ -436,6 +432,16 @@ def _line_of(lines: list[str], key: str, table: str | None) -> int:
     return 0
 
 
+def spec_name_problem(name) -> str | None:
+    """Why ``name`` cannot name a spec file's cell, or None."""
+    if isinstance(name, str) and _SPEC_NAME.fullmatch(name):
+        return None
+    return f"name must be lower-case letters, digits, '_' or '-' (at most 64), got {shorten(name)}"
+
+
+_SPEC_NAME = re.compile(r"[a-z][a-z0-9_\-]{0,63}")
+
+
 def spec_file_text(spec: CellSpec, name: str) -> str:
     """``spec`` as a spec file named ``name``: what ``load_spec`` reads back as the same
     cell (the same blocks, states, inputs, parameters and equations), for a user to copy
@@ -443,19 +449,28 @@ def spec_file_text(spec: CellSpec, name: str) -> str:
     its Keras options) is said in a comment.
 
     Raises:
-        ValueError: ``name`` is not a spec file's name, or the cell has what spec files
-            cannot write (a weight matrix of another width than ``units``).
+        ValueError: ``name`` is not a spec file's name (``spec_name_problem``), or the cell
+            has a weight matrix of a width spec files cannot write (``WIDTHS``).
     """
-    if not re.fullmatch(r"[a-z][a-z0-9_\-]{0,63}", name):
-        raise ValueError(
-            f"name must be lower-case letters, digits, '_' or '-' (at most 64), got {name!r}"
-        )
+    if spec_name_problem(name):
+        raise ValueError(spec_name_problem(name))
     wide = [m for m in spec.matrix_params if m.width not in WIDTHS]
     if wide:
         raise ValueError(
             f"variant {spec.name!r}: weight matrix {wide[0].name!r} is {wide[0].width} wide; "
             f"spec files write {' or '.join(WIDTHS)} wide matrices only"
         )
+    lines = [*_spec_file_comment(spec), *_spec_file_fields(spec, name)]
+    if spec.vectors:
+        lines += ["", "[vectors]", *(f"{v.name} = {_vector_entry(v)}" for v in spec.vectors)]
+    if spec.matrix_params:
+        lines += ["", "[matrices]", *(f"{m.name} = {_matrix_entry(m)}" for m in spec.matrix_params)]
+    lines += ["", "[equations]", *(f"{t} = {_toml_string(text)}" for t, text in spec.statements)]
+    return "\n".join(lines) + "\n"
+
+
+def _spec_file_comment(spec: CellSpec) -> list[str]:
+    """What the file is, and what of the built-in it does not carry."""
     lines = [
         f"# {spec.name} as a spec file: `lstmgen emit --spec <this file>` generates the same",
         "# cell under its own name. Copy it, change it, verify it with `lstmgen verify --spec`.",
@@ -468,7 +483,13 @@ def spec_file_text(spec: CellSpec, name: str) -> str:
             f"{spec.recurrent_activation!r}{options}); this cell's layer is a class of its own."
         )
         lines += [f"# {line}" for line in textwrap.wrap(note, 86)]
-    lines += [
+    return lines
+
+
+def _spec_file_fields(spec: CellSpec, name: str) -> list[str]:
+    """The top-level fields: name, summary, blocks, states, and those that differ from
+    their defaults."""
+    lines = [
         f"name = {_toml_string(name)}",
         f"summary = {_toml_string(_plain_summary(spec.summary))}",
         f"blocks = {_toml_list(spec.blocks)}",
@@ -480,15 +501,7 @@ def spec_file_text(spec: CellSpec, name: str) -> str:
         lines.append(f'inputs = "{"apart" if spec.recurrent_bias else "products"}"')
     if spec.recurrent_blocks is not None:
         lines.append(f"recurrent_blocks = {_toml_list(spec.recurrent_blocks)}")
-    if spec.vectors:
-        lines += ["", "[vectors]"]
-        lines += [f"{v.name} = {_vector_entry(v)}" for v in spec.vectors]
-    if spec.matrix_params:
-        lines += ["", "[matrices]"]
-        lines += [f"{m.name} = {_matrix_entry(m)}" for m in spec.matrix_params]
-    lines += ["", "[equations]"]
-    lines += [f"{target} = {_toml_string(text)}" for target, text in spec.statements]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _toml_string(text: str) -> str:
