@@ -1117,8 +1117,7 @@ def with_ratios(rows: list[Row], peak_gflops: float | None = None) -> list[Row]:
     lstm_layouts = {r.shape: r.gemm for r in rows if r.variant == GEMM_BASELINE and r.gemm}
 
     def ratio(row: Row, key: tuple) -> float | None:
-        base = by_key.get(key)
-        return row.median_ms / base.median_ms if row.median_ms and base and base.median_ms else None
+        return _median_ratio(row, by_key.get(key))
 
     def per_gemm(row: Row) -> float | None:
         lstm_layout = lstm_layouts.get(row.shape)
@@ -1161,57 +1160,44 @@ def evaluate_goals(rows: list[Row]) -> list[dict]:
                     continue
                 if goal.baseline == "lstm" and variant == GEMM_BASELINE:
                     continue
-                if goal.baseline == "lstm" and row.gemm and not row.gemm.per_step:
-                    entries.append(_per_step_report(row, by_key, goal))
-                    continue
-                ratios = {
-                    "keras": row.ratio_keras,
-                    "bound": row.ratio_bound,
-                    "lstm": row.ratio_lstm_gemm,
-                }
-                # A bound's row is the variant's GEMM layout's, other baselines the variant's.
-                base_variant = row.gemm.label if goal.baseline in BOUNDS and row.gemm else variant
-                base = by_key.get((shape, base_variant, goal.pass_, goal.baseline))
-                if goal.baseline in ratios:
-                    ratio = ratios[goal.baseline]
-                elif row.median_ms and base and base.median_ms:
-                    ratio = row.median_ms / base.median_ms
-                else:
-                    ratio = None
+                baseline, limit, ratio = _goal_ratio(goal, row, by_key)
                 entries.append(
                     {
                         **asdict(shape),
                         "variant": variant,
                         "impl": goal.impl,
                         "pass": goal.pass_,
-                        "baseline": goal.baseline,
-                        "limit": goal.limit,
+                        "baseline": baseline,
+                        "limit": limit,
                         "ratio": ratio,
-                        "met": None if ratio is None else ratio <= goal.limit,
+                        "met": None if ratio is None or limit is None else ratio <= limit,
                         "gemm_work": row.gemm.work if row.gemm else None,
                     }
                 )
     return entries
 
 
-def _per_step_report(row: Row, by_key: dict, goal: Goal) -> dict:
-    """The entry of a per-GEMM-work goal for a variant with no weight product inside the
-    loop (``indrnn``, ``qrnn``, ...): issue 10 asks for its time per step against lstm's,
-    reported with no limit (its GEMM work is the input projection alone, so a ratio per
-    unit of it reads the element-wise work)."""
-    lstm = by_key.get((row.shape, GEMM_BASELINE, goal.pass_, goal.impl))
-    ratio = row.median_ms / lstm.median_ms if row.median_ms and lstm and lstm.median_ms else None
-    return {
-        **asdict(row.shape),
-        "variant": row.variant,
-        "impl": goal.impl,
-        "pass": goal.pass_,
-        "baseline": "lstm per step",
-        "limit": None,
-        "ratio": ratio,
-        "met": None,
-        "gemm_work": row.gemm.work,
-    }
+def _goal_ratio(goal: Goal, row: Row, by_key: dict) -> tuple[str, float | None, float | None]:
+    """(baseline, limit, ratio) of ``row`` for ``goal``. A per-GEMM-work goal becomes a
+    report of the time per step against lstm's, with no limit, for a variant with no weight
+    product inside the loop (``indrnn``, ``qrnn``, ...: its GEMM work is the input
+    projection alone, so a ratio per unit of it reads the element-wise work), as issue 10
+    asks."""
+    if goal.baseline == "lstm" and row.gemm and not row.gemm.per_step:
+        lstm = by_key.get((row.shape, GEMM_BASELINE, goal.pass_, goal.impl))
+        return "lstm per step", None, _median_ratio(row, lstm)
+    ratios = {"keras": row.ratio_keras, "bound": row.ratio_bound, "lstm": row.ratio_lstm_gemm}
+    if goal.baseline in ratios:
+        return goal.baseline, goal.limit, ratios[goal.baseline]
+    # A bound's row is the variant's GEMM layout's, other baselines the variant's.
+    base_variant = row.gemm.label if goal.baseline in BOUNDS and row.gemm else row.variant
+    base = by_key.get((row.shape, base_variant, goal.pass_, goal.baseline))
+    return goal.baseline, goal.limit, _median_ratio(row, base)
+
+
+def _median_ratio(row: Row, base: Row | None) -> float | None:
+    """``row``'s median over ``base``'s, None when either is missing."""
+    return row.median_ms / base.median_ms if row.median_ms and base and base.median_ms else None
 
 
 # --------------------------------------------------------------------------- reporting
