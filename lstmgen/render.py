@@ -419,13 +419,11 @@ def module_context(
     masks = in_step_mask_blocks(forward, target)
     unit_args = tuple(p.name for p in forward.unit_params)
     state_reads = tuple(r for r in reads if r.kind in ("state", "state_tm1"))
-    backward_inputs = (
-        *(s.name for s in backward.seeds),
-        *(r.name for r in reads),
-        *unit_args,
-        *(f"{b.name}_t" for b in blocks),
-    )
-    cell_backward_tail = (*unit_args, *(f"{b.name}_t" for b in blocks), *masks)
+    # The backward cell takes the in-step weight blocks transposed.
+    blocks_t = tuple(f"{b.name}_t" for b in blocks)
+    backward_inputs = (*(s.name for s in backward.seeds), *(r.name for r in reads))
+    backward_inputs += (*unit_args, *blocks_t)
+    cell_backward_tail = (*unit_args, *blocks_t, *masks)
     return ModuleContext(
         **description_fields(spec, forward, target, out),
         **state_fields(spec, forward, backward, states),
