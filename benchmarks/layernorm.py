@@ -219,8 +219,9 @@ class Generated:
         return d_params, d_x
 
 
-def runner(impl, problem, tf):
-    """A call that runs forward+backward once and returns (d_params, d_x) as tensors."""
+def runner(impl, problem, tf) -> bench.Runner:
+    """A ``bench.Runner``: one forward+backward, its gradients as NumPy arrays by name
+    (``x``, then the parameters), converted inside the call as ``bench.py`` times them."""
     params = {name: tf.constant(value) for name, value in problem.params.items()}
     x, w = tf.constant(problem.x), tf.constant(problem.w)
 
@@ -229,23 +230,21 @@ def runner(impl, problem, tf):
         _, tape = impl.forward(params, x)
         return impl.backward(params, tape, w)
 
-    return lambda: forward_backward(params, x, w)
+    def run() -> bench.Results:
+        d_params, d_x = forward_backward(params, x, w)
+        return {"x": d_x.numpy(), **{name: d.numpy() for name, d in d_params.items()}}
+
+    return run
 
 
-def max_rel_diff(result, reference) -> float:
-    """The largest relative difference over every gradient (max |a - b| / max |b|)."""
-    (d_params, d_x), (ref_params, ref_x) = result, reference
-    pairs = [(d_x, ref_x)] + [(d_params[name], ref_params[name]) for name in ref_params]
-    return max(float(abs(a - b).numpy().max() / abs(b).numpy().max()) for a, b in pairs)
-
-
-def time_interleaved(calls: dict, rounds: int) -> dict[str, list[float]]:
-    """Milliseconds of each call in ``rounds`` rounds that call every one once."""
+def time_interleaved(calls: dict[str, bench.Runner], rounds: int) -> dict[str, list[float]]:
+    """Milliseconds of each call in ``rounds`` rounds that call every one once (as
+    ``bench.time_rounds``, whose rows name ``bench.py``'s implementations only)."""
     times = {name: [] for name in calls}
     for _ in range(rounds):
         for name, call in calls.items():
             start = time.perf_counter()
-            call()[1].numpy()
+            call()
             times[name].append(1000 * (time.perf_counter() - start))
     return times
 
@@ -272,10 +271,7 @@ def main(argv=None) -> int:
         "hand, fused": runner(HandLayerNormLSTM(tf, per_block=False), layernorm, tf),
         "hand, per block": runner(HandLayerNormLSTM(tf, per_block=True), layernorm, tf),
     }
-    results = {}
-    for name, call in calls.items():
-        for _ in range(args.warmup):
-            results[name] = call()
+    results = {name: bench.warm_up(call, args.warmup) for name, call in calls.items()}
     reference = results["generated layernorm_lstm"]
     print(f"{shape.label}, float32, forward+backward, {args.rounds} interleaved rounds")
     times = time_interleaved(calls, args.rounds)
@@ -285,7 +281,7 @@ def main(argv=None) -> int:
         median = statistics.median(samples)
         check = ""
         if name.startswith("hand"):
-            check = f"max rel diff {max_rel_diff(results[name], reference):.1e} vs generated"
+            check = f"max rel diff {bench.max_rel_err(results[name], reference):.1e} vs generated"
         print(f"{name:26s} {median:10.1f} {min(samples):8.1f} {median / base:7.2f}  {check}")
     return 0
 

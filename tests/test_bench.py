@@ -208,7 +208,8 @@ def test_layernorm_yardstick_gradients_match_the_generated_module():
     reference = layernorm.runner(layernorm.Generated(module), problem, tf)()
     for per_block in (False, True):
         hand = layernorm.runner(layernorm.HandLayerNormLSTM(tf, per_block), problem, tf)()
-        assert layernorm.max_rel_diff(hand, reference) < 1e-4
+        assert set(hand) == set(reference) == {"x", *problem.params}
+        assert layernorm.bench.max_rel_err(hand, reference) < 1e-4
 
 
 def test_layernorm_yardstick_prints_every_row(capsys):
